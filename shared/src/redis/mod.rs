@@ -1,0 +1,1 @@
+//! Redis core. STUB: being written.

@@ -1,0 +1,1 @@
+//! Local runner. STUB: being written.

@@ -1,0 +1,1 @@
+//! Synthetic legal documents shipped in `samples/`. STUB: being written.

@@ -1,0 +1,1 @@
+//! Stages. STUB: being written.
