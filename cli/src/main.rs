@@ -1,1 +1,220 @@
-fn main() {}
+//! `lexpipe`: process documents locally, inspect the cache, check health, benchmark.
+
+mod bench;
+mod report;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use lexpipe::config::Config;
+use lexpipe::redis::{self as lredis, RedisHandle};
+use lexpipe::runner::{self, RunOptions};
+use lexpipe::stages::Deps;
+
+#[derive(Parser)]
+#[command(name = "lexpipe", version, about = "Legal-document processing pipeline")]
+struct Cli {
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every stage on PDFs (files, or folders searched for *.pdf).
+    Process {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Folder for the per-document JSON files.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        /// Print one machine-readable summary on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Documents processed at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
+    /// Inspect the result caches.
+    Cache {
+        #[command(subcommand)]
+        command: CacheCommand,
+    },
+    /// Check Redis: reachable, latency, memory, eviction policy, hit rates.
+    /// Exit 0 healthy, 1 degraded, 2 unhealthy.
+    Health {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Benchmarks that print figures.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CacheCommand {
+    /// Hits, misses and hit rate per namespace, summed over every process.
+    Stats {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Raw redis-rs GET vs a lexpipe cache hit (decode included).
+    Cache {
+        #[arg(long)]
+        json: bool,
+        /// Sequential operations per measurement.
+        #[arg(long, default_value_t = 20_000)]
+        ops: usize,
+        /// Concurrent tasks for the throughput measurement.
+        #[arg(long, default_value_t = 64)]
+        tasks: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("lexpipe: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing::info!("config: {}", config.describe());
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lexpipe: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(run(cli.command, config)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("lexpipe: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,lexpipe=info",
+        _ => "debug,lexpipe=debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Process {
+            paths,
+            out,
+            json,
+            concurrency,
+        } => process(config, paths, out, json, concurrency).await,
+        Command::Cache {
+            command: CacheCommand::Stats { json },
+        } => cache_stats(config, json).await,
+        Command::Health { json } => health(config, json).await,
+        Command::Bench {
+            command: BenchCommand::Cache { json, ops, tasks },
+        } => bench::cache(config, json, ops, tasks).await,
+    }
+}
+
+async fn process(
+    config: Config,
+    paths: Vec<PathBuf>,
+    out: PathBuf,
+    json: bool,
+    concurrency: usize,
+) -> anyhow::Result<ExitCode> {
+    let inputs = runner::collect_inputs(&paths)?;
+    let setup = lredis::connect_cache(&config).await;
+    if setup.status == lredis::RedisStatus::Unavailable && setup.cache.backend_kind() == "memory" {
+        eprintln!(
+            "lexpipe: Redis is not reachable; running with an in-process cache (nothing is shared \
+             with other processes or later runs)."
+        );
+    }
+    let deps = Deps::new(Arc::new(config), setup.cache.clone());
+    let opts = RunOptions {
+        out_dir: out,
+        concurrency,
+        ..RunOptions::default()
+    };
+    let bar = report::progress_bar(inputs.len());
+    let on_progress = |p: runner::Progress<'_>| report::on_progress(&bar, p);
+    let summary = runner::process(&deps, &inputs, &opts, setup.status, &on_progress).await?;
+    bar.finish_and_clear();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        report::print_summary(&summary, &opts.out_dir);
+    }
+    Ok(if summary.all_failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn connect_redis(config: &Config) -> anyhow::Result<RedisHandle> {
+    if !config.redis.enabled {
+        anyhow::bail!("Redis is disabled by configuration (LEXPIPE_REDIS_ENABLED=false)");
+    }
+    let handle = RedisHandle::new(config)?;
+    handle.connect().await?;
+    Ok(handle)
+}
+
+async fn cache_stats(config: Config, json: bool) -> anyhow::Result<ExitCode> {
+    let handle = connect_redis(&config).await?;
+    let backend = lredis::RedisBackend::new(handle, lredis::KeyBuilder::new(&config.env));
+    let stats = lredis::CacheBackend::stats(&backend).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report::stats_json(&config, &stats))?);
+    } else {
+        report::print_stats(&config, &stats);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn health(config: Config, json: bool) -> anyhow::Result<ExitCode> {
+    let handle = match RedisHandle::new(&config) {
+        Ok(h) => h,
+        Err(e) => anyhow::bail!("{e}"),
+    };
+    let backend = lredis::RedisBackend::new(handle.clone(), lredis::KeyBuilder::new(&config.env));
+    let stats = lredis::CacheBackend::stats(&backend).await.unwrap_or_default();
+    let mut report = lredis::health::check(&handle, stats).await;
+    if !config.redis.enabled {
+        report.problems.push("Redis disabled by configuration".into());
+        report.status = report.status.max(lredis::health::Status::Degraded);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        report::print_health(&report);
+    }
+    Ok(ExitCode::from(report.status as u8))
+}

@@ -1,1 +1,118 @@
-//! Shared helpers for the integration tests.
+//! Shared helpers for the integration tests: a real Redis (required, never skipped), one
+//! key prefix per test, configurations, the shipped samples, and a child process binary
+//! for the cross-process tests.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lexpipe::config::Config;
+use lexpipe::redis::{Cache, Codec, KeyBuilder, RedisBackend, RedisHandle};
+
+/// The Redis the tests use: `LEXPIPE_TEST_REDIS_URL`, else `REDIS_URL`, else local.
+pub fn redis_url() -> String {
+    std::env::var("LEXPIPE_TEST_REDIS_URL")
+        .or_else(|_| std::env::var("REDIS_URL"))
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string())
+}
+
+/// A URL where nothing listens (port 1 is reserved and closed on test machines).
+pub const CLOSED_PORT_URL: &str = "redis://127.0.0.1:1";
+
+/// Fails the test loudly if Redis is not there: integration tests never skip silently.
+pub async fn require_redis() {
+    let url = redis_url();
+    let client = redis::Client::open(url.as_str()).expect("REDIS_URL parses");
+    let ok = tokio::time::timeout(Duration::from_secs(3), async {
+        let mut c = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING").query_async::<String>(&mut c).await
+    })
+    .await;
+    match ok {
+        Ok(Ok(_)) => {}
+        other => panic!(
+            "integration tests need a Redis server at {url} ({other:?}). Start one with \
+             `redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no` \
+             (Debian: apt-get install redis-server), or run ./scripts/test.sh, which does."
+        ),
+    }
+}
+
+/// A unique environment name, so each test has its own key prefix.
+pub fn unique_env(tag: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("t-{}-{}", tag, &id[..10])
+}
+
+/// Configuration of the `local` stage with overrides (variable → value).
+pub fn config_with(env: &str, overrides: &[(&str, &str)]) -> Config {
+    let mut vars: HashMap<String, String> = HashMap::new();
+    vars.insert("LEXPIPE_ENV".into(), env.into());
+    vars.insert("REDIS_URL".into(), redis_url());
+    for (k, v) in overrides {
+        vars.insert((*k).into(), (*v).into());
+    }
+    Config::from_vars(|k| vars.get(k).cloned()).expect("test configuration is valid")
+}
+
+/// A Redis-backed cache with its own connection.
+pub fn redis_cache(cfg: &Config) -> (Arc<Cache>, RedisHandle) {
+    let handle = RedisHandle::new(cfg).expect("redis handle");
+    let keys = KeyBuilder::new(&cfg.env);
+    let backend = RedisBackend::new(handle.clone(), keys.clone());
+    let codec = Codec::new(cfg.cache.compress_threshold, cfg.cache.max_value_bytes);
+    (
+        Arc::new(Cache::new(Arc::new(backend), codec, keys, cfg.cache.lease)),
+        handle,
+    )
+}
+
+/// A plain connection for arranging and inspecting Redis directly.
+pub async fn raw_connection() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis_url().as_str())
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis connection")
+}
+
+/// Every key under `lexpipe:{env}:`.
+pub async fn keys_of(env: &str) -> Vec<String> {
+    let mut c = raw_connection().await;
+    let mut out = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("lexpipe:{env}:*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut c)
+            .await
+            .expect("scan");
+        out.extend(batch);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    out.sort();
+    out
+}
+
+/// Deletes every key of a test's prefix.
+pub async fn cleanup(env: &str) {
+    let keys = keys_of(env).await;
+    if keys.is_empty() {
+        return;
+    }
+    let mut c = raw_connection().await;
+    let _: Result<i64, _> = redis::cmd("DEL").arg(&keys).query_async(&mut c).await;
+}
+
+/// The shipped samples folder.
+pub fn samples_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../samples"))
+}

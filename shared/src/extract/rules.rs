@@ -1,24 +1,262 @@
-//! Rule-based extractor for legal text. STUB: being written.
+//! Rule-based extractor for US legal text: regexes plus small built-in word lists,
+//! deterministic and offline. It is the default extractor when no LLM is configured, and
+//! the baseline an LLM extractor is compared with.
+//!
+//! ## Rule families
+//!
+//! Each family lives in its own file under `rules/` and proposes *candidates* (byte spans
+//! with a kind, a normalised value and a confidence). [`RuleExtractor::extract`] then
+//! resolves overlaps and converts byte offsets to character offsets once.
+//!
+//! - **EMAIL** (`contact`): `local@domain.tld`; normalised to lower case.
+//! - **PHONE** (`contact`): NANP numbers (`(415) 555-0142`, `415-555-0142`,
+//!   `415.555.0142`, `+1 415 555 0142`); normalised to `+14155550142`. Digits glued to
+//!   hyphens, slashes or colons on either side (case numbers, Bates ranges) are rejected.
+//! - **DATE** (`dates`): `March 4, 2024`, `4 March 2024`, `Mar. 4, 2024`, `March 4th, 2024`,
+//!   `03/04/2024` (US order), `2024-03-04`, `4th day of March, 2024`, and month-and-year
+//!   (`March 2024`, normalised `2024-03`); normalised to ISO 8601; impossible dates
+//!   (`February 30`) are rejected through `chrono`.
+//! - **MONEY** (`money`): `$250,000`, `$1,250,000.00`, `$2.5 million`, `USD 4,500`,
+//!   `250,000 dollars`, `€10,000`, `£`, `EUR`/`GBP`/`CAD` codes; normalised to
+//!   `USD 250000.00` (code, space, amount with two decimals and no separators).
+//! - **CASE_NUMBER** (`citations`): federal dockets (`3:24-cv-01234-JST`), numbers after a
+//!   `Case No.`/`Civil Action No.`/`Docket No.`/`Index No.`/`No.` label (the label is not
+//!   part of the mention), and state forms (`CGC-24-512345`, `2023-CV-004512`).
+//! - **STATUTE** (`citations`): `U.S.C.`/`C.F.R.` citations with `§`/`§§` and section
+//!   lists, Federal Rules (`Fed. R. Civ. P. 12(b)(6)`, `Federal Rule of Evidence 702`,
+//!   `Rule 56 of the Federal Rules of Civil Procedure`), state codes (`Cal. Bus. & Prof.
+//!   Code § 17200`), `Section 10(b) of the … Act of 1934`, named Acts, `U.S. Const.
+//!   amend. XIV`; normalised by collapsing whitespace.
+//! - **COURT** (`courts`): federal district, bankruptcy, appellate and supreme courts,
+//!   state superior/supreme/chancery/appeal courts with their county, in title case or
+//!   the upper case of captions (a court line and the district line under it are one
+//!   mention).
+//! - **ORG** (`names`): capitalised names ending in a legal suffix (`Inc.`, `LLC`, `N.A.`,
+//!   `Bank`, `University`, …) or starting with `Department of`/`University of`/…, and the
+//!   parties of `X v. Y` captions that carry such a suffix.
+//! - **PERSON** (`names`): names after honorifics and roles (`Mr.`, `Hon.`, `Judge`,
+//!   `Plaintiff`, `MR. SMITH:`), in signature blocks (`/s/`, `By:`), before `Esq.`, caption
+//!   parties, and — with the lowest confidence — runs of two to four capitalised words
+//!   none of which is a common legal or English capitalised word.
+//! - **LOCATION** (`places`): street addresses (with suite, city, state and ZIP as one
+//!   mention), `City, ST` and `City, State` pairs, `County of X` / `X County`, US states
+//!   and major cities from a built-in list.
+//!
+//! ## Overlaps
+//!
+//! Candidates are accepted greedily by tier, then length: the specific kinds (EMAIL,
+//! PHONE, CASE_NUMBER, STATUTE, MONEY, DATE) first, then COURT, then ORG, LOCATION and
+//! the context-based PERSON rules, and last the bare capitalised-name heuristic. A
+//! candidate that overlaps an accepted one is dropped, so the output never overlaps and
+//! a LOCATION inside a COURT name, or a PHONE inside a case number, is not emitted.
 
-use crate::model::RawMention;
+mod citations;
+mod contact;
+mod courts;
+mod dates;
+mod lexicon;
+mod money;
+mod names;
+mod offsets;
+mod places;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use crate::model::{EntityKind, RawMention};
+
+use offsets::CharOffsets;
 
 /// Rule-based entity extractor (regexes + gazetteers), deterministic and offline.
+///
+/// It holds no state: the compiled regexes are process-wide statics built on first use,
+/// so creating one per call is free and a shared one is `Sync`.
 #[derive(Debug, Default)]
 pub struct RuleExtractor {}
 
 impl RuleExtractor {
     /// Name used in cache keys (`chunk:v{N}:{sha}:entities:{name}-{version}`).
     pub const NAME: &'static str = "rules";
-    /// Bump whenever a rule changes what is found.
-    pub const VERSION: u32 = 1;
+    /// Bump whenever a rule changes what is found, so cached chunk results are not reused.
+    pub const VERSION: u32 = 2;
 
+    /// A new extractor. Cheap: the regexes are compiled once per process, on first use.
     pub fn new() -> Self {
         RuleExtractor {}
     }
 
-    /// Mentions in `text`, offsets in characters relative to `text`, sorted by start.
+    /// Mentions in `text`, sorted by start; offsets in characters relative to `text`,
+    /// end-exclusive, never overlapping one another.
     pub fn extract(&self, text: &str) -> Vec<RawMention> {
-        let _ = text;
-        Vec::new()
+        let mut candidates = Vec::new();
+        contact::find(text, &mut candidates);
+        dates::find(text, &mut candidates);
+        money::find(text, &mut candidates);
+        citations::find(text, &mut candidates);
+        courts::find(text, &mut candidates);
+        places::find(text, &mut candidates);
+        names::find(text, &mut candidates);
+
+        let accepted = resolve_overlaps(candidates);
+        let offsets = CharOffsets::new(text);
+        accepted
+            .into_iter()
+            .map(|c| RawMention {
+                kind: c.kind,
+                text: text[c.start..c.end].to_string(),
+                normalized: c.normalized,
+                start: offsets.char_at(c.start),
+                end: offsets.char_at(c.end),
+                confidence: c.confidence,
+            })
+            .collect()
     }
+}
+
+/// How specific a rule is: a lower tier wins any overlap with a higher one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Tier {
+    /// Shapes that are hard to mistake: EMAIL, PHONE, CASE_NUMBER, STATUTE, MONEY, DATE.
+    Specific,
+    /// Court names, which contain places and organisation-like words.
+    Court,
+    /// ORG, LOCATION and PERSON found through a suffix, a list or a context cue.
+    Named,
+    /// PERSON found only because a few capitalised words stand together.
+    Guess,
+}
+
+/// A proposed mention, in **byte** offsets into the text being extracted.
+#[derive(Debug, Clone)]
+struct Candidate {
+    kind: EntityKind,
+    start: usize,
+    end: usize,
+    normalized: String,
+    confidence: f32,
+    tier: Tier,
+}
+
+impl Candidate {
+    /// A candidate in the tier its kind belongs to.
+    fn new(
+        kind: EntityKind,
+        start: usize,
+        end: usize,
+        normalized: String,
+        confidence: f32,
+    ) -> Self {
+        let tier = match kind {
+            EntityKind::Email
+            | EntityKind::Phone
+            | EntityKind::CaseNumber
+            | EntityKind::Statute
+            | EntityKind::Money
+            | EntityKind::Date => Tier::Specific,
+            EntityKind::Court => Tier::Court,
+            EntityKind::Org | EntityKind::Location | EntityKind::Person => Tier::Named,
+        };
+        Candidate { kind, start, end, normalized, confidence, tier }
+    }
+
+    /// A candidate whose normalised form is its text with whitespace collapsed.
+    fn collapsed(kind: EntityKind, text: &str, start: usize, end: usize, confidence: f32) -> Self {
+        Candidate::new(kind, start, end, collapse_whitespace(&text[start..end]), confidence)
+    }
+
+    fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Tie-break between kinds of the same tier and length (lower wins).
+    fn kind_rank(&self) -> u8 {
+        match self.kind {
+            EntityKind::CaseNumber => 0,
+            EntityKind::Statute => 1,
+            EntityKind::Email => 2,
+            EntityKind::Phone => 3,
+            EntityKind::Money => 4,
+            EntityKind::Date => 5,
+            EntityKind::Court => 6,
+            EntityKind::Org => 7,
+            EntityKind::Location => 8,
+            EntityKind::Person => 9,
+        }
+    }
+}
+
+/// Keeps the best candidates such that none overlap: by tier, then longest, then kind,
+/// then confidence, then earliest. Returns them sorted by start.
+fn resolve_overlaps(mut candidates: Vec<Candidate>) -> Vec<Candidate> {
+    candidates.retain(|c| c.end > c.start);
+    candidates.sort_by(|a, b| {
+        a.tier
+            .cmp(&b.tier)
+            .then(b.len().cmp(&a.len()))
+            .then(a.kind_rank().cmp(&b.kind_rank()))
+            .then(b.confidence.total_cmp(&a.confidence))
+            .then(a.start.cmp(&b.start))
+            .then(a.normalized.cmp(&b.normalized))
+    });
+    // Accepted spans keyed by start; they never overlap, so the only one that can overlap
+    // a new span is the last one starting before its end.
+    let mut taken: BTreeMap<usize, Candidate> = BTreeMap::new();
+    for c in candidates {
+        let clash = taken.range(..c.end).next_back().is_some_and(|(_, prev)| prev.end > c.start);
+        if !clash {
+            taken.insert(c.start, c);
+        }
+    }
+    taken.into_values().collect()
+}
+
+/// `s` with every run of whitespace replaced by one space and the ends trimmed.
+fn collapse_whitespace(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for word in s.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+/// Shrinks `start..end` so it neither starts nor ends with whitespace or the given
+/// punctuation. Returns `None` if nothing is left.
+fn trim_span(text: &str, start: usize, end: usize, punct: &[char]) -> Option<(usize, usize)> {
+    let slice = &text[start..end];
+    let trimmed_end = slice.trim_end_matches(|c: char| c.is_whitespace() || punct.contains(&c));
+    let trimmed = trimmed_end.trim_start_matches(|c: char| c.is_whitespace() || punct.contains(&c));
+    if trimmed.is_empty() {
+        return None;
+    }
+    let s = start + (trimmed_end.len() - trimmed.len());
+    Some((s, s + trimmed.len()))
+}
+
+/// Byte offset of the first word of `start..end` for which `skip` is false (the end of
+/// the span if every word is skipped). Words are separated by whitespace.
+fn skip_words(text: &str, start: usize, end: usize, skip: impl Fn(&str) -> bool) -> usize {
+    let mut pos = start;
+    loop {
+        let rest = &text[pos..end];
+        let word_start = pos + (rest.len() - rest.trim_start().len());
+        let word_len = text[word_start..end].find(char::is_whitespace).unwrap_or(end - word_start);
+        if word_len == 0 || !skip(&text[word_start..word_start + word_len]) {
+            return word_start;
+        }
+        pos = word_start + word_len;
+    }
+}
+
+/// The character just before byte `i`, if any.
+fn char_before(text: &str, i: usize) -> Option<char> {
+    text[..i].chars().next_back()
+}
+
+/// The character at byte `i`, if any.
+fn char_after(text: &str, i: usize) -> Option<char> {
+    text[i..].chars().next()
 }

@@ -1,0 +1,154 @@
+//! `lexpipe bench cache`: what a cache hit costs over a raw GET on the same connection.
+//!
+//! Prints figures; never fails on them. The payload is a realistic one: the entity result
+//! of one chunk of a shipped-style document, encoded by the cache's own codec.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lexpipe::config::Config;
+use lexpipe::extract::RuleExtractor;
+use lexpipe::model::RawMention;
+use lexpipe::redis::{Cache, CacheBackend, CacheSpec, Codec, KeyBuilder, KeyPart, RedisBackend, RedisHandle};
+
+const TEXT: &str = "Plaintiff Maria Delgado, represented by Whitfield & Crane LLP, brings this action \
+against Northwind Logistics, Inc. under 42 U.S.C. § 1983 in the United States District Court for the \
+Northern District of California, Case No. 3:24-cv-01234-JST. On March 4, 2024, Defendant paid \
+$250,000.00 to Acme Holdings LLC. Contact counsel at jdoe@example.com or (415) 555-0142.";
+
+#[derive(serde::Serialize)]
+struct Figures {
+    payload_bytes: usize,
+    ops: usize,
+    tasks: usize,
+    raw_get_p50_us: f64,
+    raw_get_p99_us: f64,
+    cache_hit_p50_us: f64,
+    cache_hit_p99_us: f64,
+    hit_over_raw_p50: f64,
+    raw_get_per_sec_concurrent: f64,
+    cache_hit_per_sec_concurrent: f64,
+    target_hit_over_raw_p50: f64,
+    target_hits_per_sec: f64,
+}
+
+pub async fn cache(config: Config, json: bool, ops: usize, tasks: usize) -> anyhow::Result<ExitCode> {
+    let handle = RedisHandle::new(&config)?;
+    handle.connect().await?;
+    let keys = KeyBuilder::new(&config.env);
+    let codec = Codec::new(config.cache.compress_threshold, config.cache.max_value_bytes);
+    let backend = Arc::new(RedisBackend::new(handle.clone(), keys.clone()));
+    let cache = Arc::new(Cache::new(backend.clone(), codec.clone(), keys.clone(), config.cache.lease));
+
+    let payload: Vec<RawMention> = RuleExtractor::new().extract(TEXT);
+    let key = keys.key("bench", 1, &[KeyPart::Id("hit")]);
+    let bytes = codec.encode(1, &payload)?;
+    backend.set(&key, &bytes, Duration::from_secs(600)).await?;
+    let spec = CacheSpec {
+        namespace: "bench",
+        key: key.clone(),
+        schema: 1,
+        ttl: Duration::from_secs(600),
+    };
+    let conn = handle.connection().await?;
+
+    // Warm up both paths.
+    for _ in 0..1000 {
+        let _: Option<Vec<u8>> = redis::cmd("GET").arg(&key).query_async(&mut conn.clone()).await?;
+        let _ = cache.get::<Vec<RawMention>>(&spec).await;
+    }
+
+    let mut raw = Vec::with_capacity(ops);
+    for _ in 0..ops {
+        let t = Instant::now();
+        let v: Option<Vec<u8>> = redis::cmd("GET").arg(&key).query_async(&mut conn.clone()).await?;
+        raw.push(t.elapsed());
+        std::hint::black_box(v);
+    }
+    let mut hit = Vec::with_capacity(ops);
+    for _ in 0..ops {
+        let t = Instant::now();
+        let v = cache.get::<Vec<RawMention>>(&spec).await;
+        hit.push(t.elapsed());
+        anyhow::ensure!(v.as_ref() == Some(&payload), "cache hit returned a different value");
+    }
+
+    let per_task = (ops / tasks.max(1)).max(1);
+    let raw_rate = {
+        let start = Instant::now();
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..tasks {
+            let mut c = conn.clone();
+            let key = key.clone();
+            set.spawn(async move {
+                for _ in 0..per_task {
+                    let _: Option<Vec<u8>> = redis::cmd("GET").arg(&key).query_async(&mut c).await?;
+                }
+                Ok::<_, redis::RedisError>(())
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            r??;
+        }
+        (per_task * tasks) as f64 / start.elapsed().as_secs_f64()
+    };
+    let hit_rate = {
+        let start = Instant::now();
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..tasks {
+            let cache = cache.clone();
+            let spec = spec.clone();
+            set.spawn(async move {
+                for _ in 0..per_task {
+                    std::hint::black_box(cache.get::<Vec<RawMention>>(&spec).await);
+                }
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            r?;
+        }
+        (per_task * tasks) as f64 / start.elapsed().as_secs_f64()
+    };
+    cache.flush_metrics().await;
+
+    let f = Figures {
+        payload_bytes: bytes.len(),
+        ops,
+        tasks,
+        raw_get_p50_us: pct(&mut raw, 0.50),
+        raw_get_p99_us: pct(&mut raw, 0.99),
+        cache_hit_p50_us: pct(&mut hit, 0.50),
+        cache_hit_p99_us: pct(&mut hit, 0.99),
+        hit_over_raw_p50: pct(&mut hit, 0.50) / pct(&mut raw, 0.50),
+        raw_get_per_sec_concurrent: raw_rate,
+        cache_hit_per_sec_concurrent: hit_rate,
+        target_hit_over_raw_p50: 1.3,
+        target_hits_per_sec: 150_000.0,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&f)?);
+    } else {
+        println!("lexpipe bench cache  (payload {} bytes, {} sequential ops, {} tasks)", f.payload_bytes, ops, tasks);
+        println!("{:<28} {:>10} {:>10} {:>14}", "", "p50 µs", "p99 µs", "ops/s (tasks)");
+        println!(
+            "{:<28} {:>10.1} {:>10.1} {:>14.0}",
+            "raw GET (redis-rs)", f.raw_get_p50_us, f.raw_get_p99_us, f.raw_get_per_sec_concurrent
+        );
+        println!(
+            "{:<28} {:>10.1} {:>10.1} {:>14.0}",
+            "cache hit (lexpipe, decoded)", f.cache_hit_p50_us, f.cache_hit_p99_us, f.cache_hit_per_sec_concurrent
+        );
+        println!(
+            "hit p50 / raw p50 = {:.2} (target ≤ {:.1});  hits/s with {} tasks = {:.0} (target ≥ {:.0})",
+            f.hit_over_raw_p50, f.target_hit_over_raw_p50, tasks, f.cache_hit_per_sec_concurrent, f.target_hits_per_sec
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pct(v: &mut [Duration], p: f64) -> f64 {
+    v.sort_unstable();
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i].as_secs_f64() * 1e6
+}

@@ -1,0 +1,327 @@
+//! The one Redis connection of a process.
+//!
+//! One `redis::aio::ConnectionManager` (a multiplexed connection that reconnects by
+//! itself), built lazily and shared by every task: the redis-rs maintainers recommend one
+//! multiplexed connection over a pool unless blocking commands are used. Around it:
+//! TCP_NODELAY (redis 1.x leaves it off), connect and response timeouts, a rebuild after
+//! repeated timeouts (a wedged socket is not something the manager notices), one jittered
+//! retry for transient errors of idempotent commands, and the [`Breaker`] so that a dead
+//! Redis is skipped rather than waited on.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::io::tcp::TcpSettings;
+use redis::{Client, ConnectionInfo, IntoConnectionInfo, RedisError};
+
+use super::breaker::Breaker;
+use crate::config::{Config, RedisConfig};
+
+/// Consecutive response timeouts after which the connection is dropped and rebuilt.
+const TIMEOUTS_BEFORE_REBUILD: u32 = 3;
+
+/// Why a Redis operation did not happen. Callers of caches fail open on every variant;
+/// locks and idempotency fail closed.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisUnavailable {
+    #[error("redis circuit breaker is open (recent failures); skipping")]
+    BreakerOpen,
+    #[error("cannot connect to redis: {0}")]
+    Connect(String),
+    #[error("redis command failed: {0}")]
+    Command(String),
+}
+
+/// Shared handle: cheap to clone, one connection underneath.
+#[derive(Clone)]
+pub struct RedisHandle {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client,
+    manager_config: ConnectionManagerConfig,
+    manager: RwLock<Option<ConnectionManager>>,
+    connect_lock: tokio::sync::Mutex<()>,
+    breaker: Breaker,
+    connect_attempts: AtomicU64,
+    consecutive_timeouts: AtomicU32,
+    rebuilds: AtomicU64,
+    /// Host:port for messages (never the password).
+    display_addr: String,
+}
+
+impl std::fmt::Debug for RedisHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisHandle")
+            .field("addr", &self.inner.display_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisHandle {
+    /// Builds the client from configuration; connects on first use.
+    ///
+    /// # Errors
+    /// A URL the driver refuses (message without the URL, which may hold a password).
+    pub fn new(cfg: &Config) -> Result<RedisHandle, RedisUnavailable> {
+        Self::with_settings(
+            &cfg.redis,
+            cfg.cache.breaker_failures,
+            cfg.cache.breaker_cooldown,
+        )
+    }
+
+    /// As [`RedisHandle::new`], from the Redis part of the configuration alone.
+    ///
+    /// # Errors
+    /// A URL the driver refuses.
+    pub fn with_settings(
+        redis: &RedisConfig,
+        breaker_failures: u32,
+        breaker_cooldown: Duration,
+    ) -> Result<RedisHandle, RedisUnavailable> {
+        if redis.tls {
+            // rustls needs one process-wide crypto provider; a second install is a no-op.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let mut info: ConnectionInfo = redis
+            .url
+            .expose()
+            .into_connection_info()
+            .map_err(|e| RedisUnavailable::Connect(format!("invalid REDIS_URL ({})", e.kind().to_string_lossy())))?;
+        let display_addr = info.addr().to_string();
+        info = info.set_tcp_settings(TcpSettings::default().set_nodelay(true));
+        let mut settings = info.redis_settings().clone();
+        if let Some(u) = &redis.username {
+            settings = settings.set_username(u);
+        }
+        if let Some(p) = &redis.password {
+            settings = settings.set_password(p.expose());
+        }
+        if let Some(db) = redis.db {
+            settings = settings.set_db(db);
+        }
+        info = info.set_redis_settings(settings);
+        let client = Client::open(info)
+            .map_err(|e| RedisUnavailable::Connect(format!("invalid redis settings ({})", e.kind().to_string_lossy())))?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(redis.connect_timeout))
+            .set_response_timeout(Some(redis.response_timeout))
+            // The breaker decides when to try again; the manager should not sit in its
+            // own exponential back-off for seconds.
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(20))
+            .set_max_delay(Duration::from_millis(200));
+        Ok(RedisHandle {
+            inner: Arc::new(Inner {
+                client,
+                manager_config,
+                manager: RwLock::new(None),
+                connect_lock: tokio::sync::Mutex::new(()),
+                breaker: Breaker::new(breaker_failures, breaker_cooldown),
+                connect_attempts: AtomicU64::new(0),
+                consecutive_timeouts: AtomicU32::new(0),
+                rebuilds: AtomicU64::new(0),
+                display_addr,
+            }),
+        })
+    }
+
+    /// `host:port` of the server (no credentials), for messages.
+    pub fn address(&self) -> &str {
+        &self.inner.display_addr
+    }
+
+    /// How many times a connection was attempted (tests assert the breaker bounds this).
+    pub fn connect_attempts(&self) -> u64 {
+        self.inner.connect_attempts.load(Ordering::Relaxed)
+    }
+
+    /// How many times the connection was dropped after repeated timeouts.
+    pub fn rebuilds(&self) -> u64 {
+        self.inner.rebuilds.load(Ordering::Relaxed)
+    }
+
+    pub fn breaker(&self) -> &Breaker {
+        &self.inner.breaker
+    }
+
+    /// Connects now (used at start to decide between Redis and the in-process fallback).
+    ///
+    /// # Errors
+    /// Redis cannot be reached or refuses the handshake.
+    pub async fn connect(&self) -> Result<(), RedisUnavailable> {
+        let mut c = self.connection().await?;
+        let pong: Result<String, _> = redis::cmd("PING").query_async(&mut c).await;
+        match pong {
+            Ok(_) => {
+                self.inner.breaker.on_success();
+                Ok(())
+            }
+            Err(e) => {
+                self.note_failure(&e);
+                Err(RedisUnavailable::Command(describe(&e)))
+            }
+        }
+    }
+
+    /// The underlying connection, connecting if needed (benchmarks compare raw redis-rs
+    /// with the cache through it). Prefer [`RedisHandle::run`], which adds the breaker.
+    ///
+    /// # Errors
+    /// Redis cannot be reached.
+    pub async fn connection(&self) -> Result<ConnectionManager, RedisUnavailable> {
+        if let Some(m) = self.inner.manager.read().expect("poisoned").as_ref() {
+            return Ok(m.clone());
+        }
+        let _guard = self.inner.connect_lock.lock().await;
+        if let Some(m) = self.inner.manager.read().expect("poisoned").as_ref() {
+            return Ok(m.clone());
+        }
+        self.inner.connect_attempts.fetch_add(1, Ordering::Relaxed);
+        let timeout = self
+            .inner
+            .manager_config
+            .connection_timeout()
+            .unwrap_or(Duration::from_secs(2))
+            * 2;
+        let fut = ConnectionManager::new_with_config(
+            self.inner.client.clone(),
+            self.inner.manager_config.clone(),
+        );
+        match tokio::time::timeout(timeout, fut).await {
+            Ok(Ok(m)) => {
+                *self.inner.manager.write().expect("poisoned") = Some(m.clone());
+                Ok(m)
+            }
+            Ok(Err(e)) => {
+                self.inner.breaker.on_failure();
+                Err(RedisUnavailable::Connect(format!(
+                    "{}: {}",
+                    self.inner.display_addr,
+                    describe(&e)
+                )))
+            }
+            Err(_) => {
+                self.inner.breaker.on_failure();
+                Err(RedisUnavailable::Connect(format!(
+                    "{}: timed out",
+                    self.inner.display_addr
+                )))
+            }
+        }
+    }
+
+    /// Runs `op` on the connection, through the breaker. `idempotent` operations are
+    /// retried once after a short jittered pause on a transient error.
+    ///
+    /// # Errors
+    /// [`RedisUnavailable`] when the breaker is open, the connection cannot be made, or
+    /// the command fails.
+    pub async fn run<T, F, Fut>(&self, idempotent: bool, op: F) -> Result<T, RedisUnavailable>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        if !self.inner.breaker.allow() {
+            return Err(RedisUnavailable::BreakerOpen);
+        }
+        let conn = self.connection().await?;
+        match op(conn).await {
+            Ok(v) => {
+                self.note_success();
+                Ok(v)
+            }
+            Err(e) if idempotent && is_transient(&e) => {
+                self.note_failure(&e);
+                let jitter = rand::random_range(5..25u64);
+                tokio::time::sleep(Duration::from_millis(jitter)).await;
+                if !self.inner.breaker.allow() {
+                    return Err(RedisUnavailable::BreakerOpen);
+                }
+                let conn = self.connection().await?;
+                match op(conn).await {
+                    Ok(v) => {
+                        self.note_success();
+                        Ok(v)
+                    }
+                    Err(e) => {
+                        self.note_failure(&e);
+                        Err(RedisUnavailable::Command(describe(&e)))
+                    }
+                }
+            }
+            Err(e) => {
+                self.note_failure(&e);
+                Err(RedisUnavailable::Command(describe(&e)))
+            }
+        }
+    }
+
+    fn note_success(&self) {
+        self.inner.breaker.on_success();
+        if self.inner.consecutive_timeouts.load(Ordering::Relaxed) != 0 {
+            self.inner.consecutive_timeouts.store(0, Ordering::Relaxed);
+        }
+    }
+
+    fn note_failure(&self, e: &RedisError) {
+        if !is_transient(e) {
+            // A server-side error (WRONGTYPE, NOSCRIPT…) says Redis is alive.
+            return;
+        }
+        self.inner.breaker.on_failure();
+        if e.is_timeout() {
+            let n = self.inner.consecutive_timeouts.fetch_add(1, Ordering::AcqRel) + 1;
+            if n >= TIMEOUTS_BEFORE_REBUILD {
+                self.inner.consecutive_timeouts.store(0, Ordering::Relaxed);
+                self.inner.rebuilds.fetch_add(1, Ordering::Relaxed);
+                *self.inner.manager.write().expect("poisoned") = None;
+                tracing::warn!(
+                    addr = %self.inner.display_addr,
+                    "redis: {n} timeouts in a row, rebuilding the connection"
+                );
+            }
+        }
+    }
+}
+
+/// Errors worth retrying and counting against the breaker: I/O, dropped connections,
+/// timeouts, and the server's own "try again" answers (LOADING, TRYAGAIN, BUSY…).
+pub fn is_transient(e: &RedisError) -> bool {
+    use redis::RetryMethod;
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || matches!(
+            e.retry_method(),
+            RetryMethod::Reconnect | RetryMethod::WaitAndRetry | RetryMethod::RetryImmediately
+        )
+}
+
+/// An error message without anything that could be a credential.
+fn describe(e: &RedisError) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connection_refusal() {
+        "connection refused".into()
+    } else if e.is_connection_dropped() {
+        "connection dropped".into()
+    } else {
+        format!("{} ({})", e.kind().to_string_lossy(), e.code().unwrap_or("-"))
+    }
+}
+
+trait KindText {
+    fn to_string_lossy(&self) -> String;
+}
+
+impl KindText for redis::ErrorKind {
+    fn to_string_lossy(&self) -> String {
+        format!("{self:?}")
+    }
+}

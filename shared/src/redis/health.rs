@@ -1,0 +1,144 @@
+//! `lexpipe health`: is Redis reachable, fast, and not about to evict or refuse writes?
+
+use serde::Serialize;
+
+use super::conn::{RedisHandle, RedisUnavailable};
+use super::metrics::NamespaceStats;
+
+/// Overall verdict; the CLI exits 0, 1 or 2 accordingly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Healthy = 0,
+    Degraded = 1,
+    Unhealthy = 2,
+}
+
+/// Round-trip latency above which Redis is reported degraded.
+pub const SLOW_PING_MS: f64 = 20.0;
+/// Memory use (of maxmemory) above which Redis is reported degraded.
+pub const MEMORY_HIGH: f64 = 0.90;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthReport {
+    pub status: Status,
+    pub reachable: bool,
+    /// `host:port`, never credentials.
+    pub address: String,
+    pub redis_version: Option<String>,
+    pub ping_ms_p50: Option<f64>,
+    pub ping_ms_max: Option<f64>,
+    pub used_memory_bytes: Option<u64>,
+    /// 0 means no limit.
+    pub maxmemory_bytes: Option<u64>,
+    pub memory_used_ratio: Option<f64>,
+    pub eviction_policy: Option<String>,
+    pub evicted_keys: Option<u64>,
+    /// Server-wide keyspace hit rate (every client of this Redis).
+    pub server_hit_rate: Option<f64>,
+    /// lexpipe's own cache counters per namespace.
+    pub cache: Vec<NamespaceStats>,
+    /// Why the status is not healthy.
+    pub problems: Vec<String>,
+}
+
+/// Pings a few times, reads `INFO`, and judges.
+pub async fn check(handle: &RedisHandle, cache: Vec<NamespaceStats>) -> HealthReport {
+    let mut report = HealthReport {
+        status: Status::Healthy,
+        reachable: false,
+        address: handle.address().to_string(),
+        redis_version: None,
+        ping_ms_p50: None,
+        ping_ms_max: None,
+        used_memory_bytes: None,
+        maxmemory_bytes: None,
+        memory_used_ratio: None,
+        eviction_policy: None,
+        evicted_keys: None,
+        server_hit_rate: None,
+        cache,
+        problems: Vec::new(),
+    };
+    let mut pings = Vec::new();
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        let r: Result<String, RedisUnavailable> = handle
+            .run(false, |mut c| async move { redis::cmd("PING").query_async(&mut c).await })
+            .await;
+        match r {
+            Ok(_) => pings.push(t.elapsed().as_secs_f64() * 1000.0),
+            Err(e) => {
+                report.status = Status::Unhealthy;
+                report.problems.push(format!("redis unreachable: {e}"));
+                return report;
+            }
+        }
+    }
+    report.reachable = true;
+    pings.sort_by(|a, b| a.total_cmp(b));
+    report.ping_ms_p50 = Some(pings[pings.len() / 2]);
+    report.ping_ms_max = pings.last().copied();
+
+    let info: Result<String, RedisUnavailable> = handle
+        .run(true, |mut c| async move { redis::cmd("INFO").query_async(&mut c).await })
+        .await;
+    if let Ok(info) = info {
+        let field = |name: &str| -> Option<String> {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
+                .map(|v| v.trim().to_string())
+        };
+        let num = |name: &str| field(name).and_then(|v| v.parse::<u64>().ok());
+        report.redis_version = field("redis_version");
+        report.used_memory_bytes = num("used_memory");
+        report.maxmemory_bytes = num("maxmemory");
+        report.eviction_policy = field("maxmemory_policy");
+        report.evicted_keys = num("evicted_keys");
+        if let (Some(h), Some(m)) = (num("keyspace_hits"), num("keyspace_misses"))
+            && h + m > 0
+        {
+            report.server_hit_rate = Some(h as f64 / (h + m) as f64);
+        }
+        if let (Some(used), Some(max)) = (report.used_memory_bytes, report.maxmemory_bytes)
+            && max > 0
+        {
+            report.memory_used_ratio = Some(used as f64 / max as f64);
+        }
+    } else {
+        report.problems.push("INFO failed".into());
+    }
+    judge(&mut report);
+    report
+}
+
+fn judge(r: &mut HealthReport) {
+    if let Some(p) = r.ping_ms_p50
+        && p > SLOW_PING_MS
+    {
+        r.problems.push(format!("slow: ping p50 {p:.1} ms > {SLOW_PING_MS} ms"));
+    }
+    if let Some(ratio) = r.memory_used_ratio
+        && ratio > MEMORY_HIGH
+    {
+        r.problems.push(format!(
+            "memory {:.0}% of maxmemory (policy {})",
+            ratio * 100.0,
+            r.eviction_policy.as_deref().unwrap_or("?")
+        ));
+    }
+    if r.maxmemory_bytes.unwrap_or(0) > 0 && r.eviction_policy.as_deref() == Some("noeviction") {
+        r.problems.push(
+            "maxmemory-policy noeviction: writes fail once memory is full (use volatile-lru: every cache key has a TTL)"
+                .into(),
+        );
+    }
+    if r.eviction_policy.as_deref().is_some_and(|p| p.starts_with("allkeys")) {
+        r.problems.push(
+            "maxmemory-policy allkeys-*: locks and idempotency keys may be evicted (use volatile-lru)".into(),
+        );
+    }
+    if !r.problems.is_empty() && r.status == Status::Healthy {
+        r.status = Status::Degraded;
+    }
+}

@@ -1,0 +1,94 @@
+//! A child process for the cross-process tests: the same cache code, in another process,
+//! with its own connection.
+//!
+//! Usage:
+//!   lexpipe-test-child metrics <env> <hits> <misses>
+//!   lexpipe-test-child single-flight <env> <key-id> <tasks> <log-file>
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lexpipe::redis::{CacheSpec, KeyPart};
+use lexpipe_tests::{config_with, redis_cache};
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("metrics") => metrics(&args[2], args[3].parse().unwrap(), args[4].parse().unwrap()).await,
+        Some("single-flight") => {
+            single_flight(&args[2], &args[3], args[4].parse().unwrap(), &args[5]).await
+        }
+        _ => {
+            eprintln!("usage: lexpipe-test-child metrics|single-flight …");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// `hits` reads of one present key and `misses` computations of distinct keys.
+async fn metrics(env: &str, hits: usize, misses: usize) {
+    let cfg = config_with(env, &[]);
+    let (cache, _) = redis_cache(&cfg);
+    let spec = |id: String| CacheSpec {
+        namespace: "itest",
+        key: cache.keys().key("itest", 1, &[KeyPart::Id(&id)]),
+        schema: 1,
+        ttl: Duration::from_secs(60),
+    };
+    let present = spec("present".into());
+    let _ = cache
+        .get_or_compute(&present, || async { Ok::<_, String>(1u32) })
+        .await
+        .unwrap();
+    for _ in 0..hits {
+        assert_eq!(cache.get::<u32>(&present).await, Some(1));
+    }
+    for i in 0..misses {
+        let s = spec(format!("miss-{}-{i}", std::process::id()));
+        cache
+            .get_or_compute(&s, || async { Ok::<_, String>(2u32) })
+            .await
+            .unwrap();
+    }
+    cache.flush_metrics().await;
+}
+
+/// `tasks` concurrent `get_or_compute` on one key; each computation appends a line to
+/// `log` and takes 300 ms.
+async fn single_flight(env: &str, key_id: &str, tasks: usize, log: &str) {
+    let cfg = config_with(env, &[]);
+    let (cache, _) = redis_cache(&cfg);
+    let spec = Arc::new(CacheSpec {
+        namespace: "itest",
+        key: cache.keys().key("itest", 1, &[KeyPart::Id(key_id)]),
+        schema: 1,
+        ttl: Duration::from_secs(60),
+    });
+    let log = Arc::new(log.to_string());
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..tasks {
+        let (cache, spec, log) = (cache.clone(), spec.clone(), log.clone());
+        set.spawn(async move {
+            cache
+                .get_or_compute(&spec, || async move {
+                    let mut f = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(log.as_str())
+                        .map_err(|e| e.to_string())?;
+                    writeln!(f, "computed by {}", std::process::id()).map_err(|e| e.to_string())?;
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    Ok::<_, String>("value".to_string())
+                })
+                .await
+                .unwrap()
+                .value
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        assert_eq!(r.unwrap(), "value");
+    }
+    cache.flush_metrics().await;
+}
