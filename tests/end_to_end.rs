@@ -37,7 +37,10 @@ async fn processing_the_samples_twice_recomputes_nothing_the_second_time() {
     let env = unique_env("e2e");
     let inputs = runner::collect_inputs(&[samples_dir()]).unwrap();
     let unique = unique_contents(&inputs);
-    assert!(unique < inputs.len(), "the samples include a byte-identical copy");
+    assert!(
+        unique < inputs.len(),
+        "the samples include a byte-identical copy"
+    );
     let out = tempfile::tempdir().unwrap();
 
     // Act
@@ -46,10 +49,21 @@ async fn processing_the_samples_twice_recomputes_nothing_the_second_time() {
 
     // Assert: first run — every document completes, the duplicate is served from the
     // first file's OCR result.
-    assert!(first.documents.iter().all(|d| d.status == "completed"), "{:#?}", first.documents);
+    assert!(
+        first.documents.iter().all(|d| d.status == "completed"),
+        "{:#?}",
+        first.documents
+    );
     let ocr = first.stages[names::OCR];
-    assert_eq!(ocr.computed as usize, unique, "one OCR per distinct content");
-    assert_eq!(ocr.cached as usize, inputs.len() - unique, "the copy is not read again");
+    assert_eq!(
+        ocr.computed as usize, unique,
+        "one OCR per distinct content"
+    );
+    assert_eq!(
+        ocr.cached as usize,
+        inputs.len() - unique,
+        "the copy is not read again"
+    );
     assert!(first.stages[names::ENTITIES].computed > 0);
 
     // Second run — nothing recomputed.
@@ -62,7 +76,10 @@ async fn processing_the_samples_twice_recomputes_nothing_the_second_time() {
     assert!(second.cache.hits > 0);
     // Same answers both times.
     for (a, b) in first.documents.iter().zip(&second.documents) {
-        assert_eq!((a.entities, a.canonical_entities, a.chunks), (b.entities, b.canonical_entities, b.chunks));
+        assert_eq!(
+            (a.entities, a.canonical_entities, a.chunks),
+            (b.entities, b.canonical_entities, b.chunks)
+        );
     }
     cleanup(&env).await;
 }
@@ -89,15 +106,24 @@ async fn output_files_hold_offsets_that_point_at_the_text() {
             let at: String = text[m.start..m.end].iter().collect();
             assert_eq!(at, m.text, "mention {} of {}", m.id, d.source);
         }
-        let mention_ids: std::collections::HashSet<_> = doc.mentions.iter().map(|m| m.id.clone()).collect();
+        let mention_ids: std::collections::HashSet<_> =
+            doc.mentions.iter().map(|m| m.id.clone()).collect();
         let mut linked = 0;
         for e in &doc.entities {
             for id in &e.mention_ids {
-                assert!(mention_ids.contains(id), "entity {} links unknown mention {id}", e.id);
+                assert!(
+                    mention_ids.contains(id),
+                    "entity {} links unknown mention {id}",
+                    e.id
+                );
                 linked += 1;
             }
         }
-        assert_eq!(linked, doc.mentions.len(), "every mention belongs to one entity");
+        assert_eq!(
+            linked,
+            doc.mentions.len(),
+            "every mention belongs to one entity"
+        );
         for c in &doc.chunks {
             assert!(c.start < c.end && c.end <= text.len());
         }
@@ -126,7 +152,13 @@ async fn a_bad_file_fails_only_that_document_with_a_clear_error() {
     }
     let out = tempfile::tempdir().unwrap();
     let summary = run(&env, &inputs, out.path()).await;
-    let by_name = |n: &str| summary.documents.iter().find(|d| d.source.ends_with(n)).unwrap();
+    let by_name = |n: &str| {
+        summary
+            .documents
+            .iter()
+            .find(|d| d.source.ends_with(n))
+            .unwrap()
+    };
     assert_eq!(by_name("nda.pdf").status, "completed");
     for (name, expected_type) in [
         ("empty.pdf", "EmptyDocument"),
@@ -136,7 +168,12 @@ async fn a_bad_file_fails_only_that_document_with_a_clear_error() {
     ] {
         let d = by_name(name);
         assert_eq!(d.status, "failed", "{name}");
-        assert_eq!(d.error_type.as_deref(), Some(expected_type), "{name}: {:?}", d.error);
+        assert_eq!(
+            d.error_type.as_deref(),
+            Some(expected_type),
+            "{name}: {:?}",
+            d.error
+        );
         assert!(!d.error.as_deref().unwrap_or("").is_empty());
     }
     assert!(!summary.all_failed());

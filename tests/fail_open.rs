@@ -91,7 +91,11 @@ async fn with_redis_hanging_calls_time_out_then_the_breaker_skips_it() {
         assert_eq!(r.value, i);
     }
     assert!(handle.breaker().is_open());
-    assert!(handle.connect_attempts() <= 2, "attempts {}", handle.connect_attempts());
+    assert!(
+        handle.connect_attempts() <= 2,
+        "attempts {}",
+        handle.connect_attempts()
+    );
     server.abort();
 }
 
@@ -100,7 +104,10 @@ async fn the_pipeline_completes_every_sample_with_redis_down() {
     // Arrange: a Redis-backed cache pointing at nothing (as in hybrid/cloud, no fallback).
     let cfg = config_with(
         &unique_env("pipe-down"),
-        &[("REDIS_URL", CLOSED_PORT_URL), ("LEXPIPE_BREAKER_FAILURES", "3")],
+        &[
+            ("REDIS_URL", CLOSED_PORT_URL),
+            ("LEXPIPE_BREAKER_FAILURES", "3"),
+        ],
     );
     let (cache, handle) = redis_cache(&cfg);
     let deps = Deps::new(Arc::new(cfg), cache);
@@ -122,7 +129,11 @@ async fn the_pipeline_completes_every_sample_with_redis_down() {
     }
     assert_eq!(summary.cache.hits, 0);
     assert!(summary.cache.errors > 0);
-    assert!(handle.connect_attempts() <= 3, "attempts {}", handle.connect_attempts());
+    assert!(
+        handle.connect_attempts() <= 3,
+        "attempts {}",
+        handle.connect_attempts()
+    );
 }
 
 #[tokio::test]
@@ -133,9 +144,20 @@ async fn in_the_local_stage_an_unreachable_redis_falls_back_to_the_in_process_ca
     assert_eq!(setup.cache.backend_kind(), "memory");
     // And the in-process cache really caches.
     let s = spec(&setup.cache, "k");
-    let first = setup.cache.get_or_compute(&s, || async { Ok::<_, String>(1) }).await.unwrap();
-    let second = setup.cache.get_or_compute(&s, || async { Ok::<_, String>(2) }).await.unwrap();
-    assert_eq!((first.source, second.source, second.value), (Source::Computed, Source::Hit, 1));
+    let first = setup
+        .cache
+        .get_or_compute(&s, || async { Ok::<_, String>(1) })
+        .await
+        .unwrap();
+    let second = setup
+        .cache
+        .get_or_compute(&s, || async { Ok::<_, String>(2) })
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.source, second.source, second.value),
+        (Source::Computed, Source::Hit, 1)
+    );
 }
 
 #[tokio::test]

@@ -43,13 +43,23 @@ async fn a_computed_value_is_served_from_redis_the_second_time() {
 async fn large_values_are_stored_compressed_and_read_back_whole() {
     require_redis().await;
     let env = unique_env("zstd");
-    let (cache, _) = redis_cache(&config_with(&env, &[("LEXPIPE_CACHE_COMPRESS_BYTES", "256")]));
+    let (cache, _) = redis_cache(&config_with(
+        &env,
+        &[("LEXPIPE_CACHE_COMPRESS_BYTES", "256")],
+    ));
     let s = spec(&cache, "big");
     let text = "WHEREAS the Parties wish to set forth their agreement; ".repeat(200);
     let t = text.clone();
-    cache.get_or_compute(&s, || async move { Ok::<_, String>(t) }).await.unwrap();
+    cache
+        .get_or_compute(&s, || async move { Ok::<_, String>(t) })
+        .await
+        .unwrap();
     let mut c = raw_connection().await;
-    let raw: Vec<u8> = redis::cmd("GET").arg(&s.key).query_async(&mut c).await.unwrap();
+    let raw: Vec<u8> = redis::cmd("GET")
+        .arg(&s.key)
+        .query_async(&mut c)
+        .await
+        .unwrap();
     assert_eq!(&raw[..4], b"LXZ1", "stored compressed");
     assert!(raw.len() < text.len() / 5);
     let back = cache.get::<String>(&s).await;
@@ -64,16 +74,47 @@ async fn a_corrupt_value_is_a_miss_that_gets_recomputed_and_replaced() {
     let (cache, _) = redis_cache(&config_with(&env, &[]));
     let s = spec(&cache, "bad");
     let mut c = raw_connection().await;
-    for garbage in [&b"not an envelope"[..], b"LXZ1\x00\x01\x02", b"LXJ1{\"v\":1,", b""] {
-        let _: () = redis::cmd("SET").arg(&s.key).arg(garbage).arg("EX").arg(60).query_async(&mut c).await.unwrap();
-        let got = cache.get_or_compute(&s, || async { Ok::<_, String>(7u32) }).await.unwrap();
+    for garbage in [
+        &b"not an envelope"[..],
+        b"LXZ1\x00\x01\x02",
+        b"LXJ1{\"v\":1,",
+        b"",
+    ] {
+        let _: () = redis::cmd("SET")
+            .arg(&s.key)
+            .arg(garbage)
+            .arg("EX")
+            .arg(60)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        let got = cache
+            .get_or_compute(&s, || async { Ok::<_, String>(7u32) })
+            .await
+            .unwrap();
         assert_eq!(got.value, 7);
-        assert_eq!(got.source, Source::Computed, "garbage {garbage:?} must read as a miss");
-        let again = cache.get_or_compute(&s, || async { Ok::<_, String>(8u32) }).await.unwrap();
-        assert_eq!((again.value, again.source), (7, Source::Hit), "replaced by a good value");
+        assert_eq!(
+            got.source,
+            Source::Computed,
+            "garbage {garbage:?} must read as a miss"
+        );
+        let again = cache
+            .get_or_compute(&s, || async { Ok::<_, String>(8u32) })
+            .await
+            .unwrap();
+        assert_eq!(
+            (again.value, again.source),
+            (7, Source::Hit),
+            "replaced by a good value"
+        );
     }
     let stats = cache.local_stats();
-    assert!(stats.iter().any(|s| s.namespace == "itest" && s.corrupt >= 4), "{stats:?}");
+    assert!(
+        stats
+            .iter()
+            .any(|s| s.namespace == "itest" && s.corrupt >= 4),
+        "{stats:?}"
+    );
     cleanup(&env).await;
 }
 
@@ -83,8 +124,14 @@ async fn a_value_of_another_schema_version_is_a_miss() {
     let env = unique_env("schema");
     let (cache, _) = redis_cache(&config_with(&env, &[]));
     let old = spec(&cache, "v");
-    cache.get_or_compute(&old, || async { Ok::<_, String>("old shape".to_string()) }).await.unwrap();
-    let new = CacheSpec { schema: 2, ..old.clone() };
+    cache
+        .get_or_compute(&old, || async { Ok::<_, String>("old shape".to_string()) })
+        .await
+        .unwrap();
+    let new = CacheSpec {
+        schema: 2,
+        ..old.clone()
+    };
     let got = cache
         .get_or_compute(&new, || async { Ok::<_, String>(vec![1u8, 2]) })
         .await
@@ -100,11 +147,19 @@ async fn errors_are_returned_and_never_cached() {
     let env = unique_env("err");
     let (cache, _) = redis_cache(&config_with(&env, &[]));
     let s = spec(&cache, "e");
-    let r = cache.get_or_compute(&s, || async { Err::<u32, _>("textract said no") }).await;
+    let r = cache
+        .get_or_compute(&s, || async { Err::<u32, _>("textract said no") })
+        .await;
     assert_eq!(r.unwrap_err(), "textract said no");
     let keys = keys_of(&env).await;
-    assert!(keys.iter().all(|k| k.contains(":metrics:")), "nothing but counters written: {keys:?}");
-    let ok = cache.get_or_compute(&s, || async { Ok::<_, String>(1u32) }).await.unwrap();
+    assert!(
+        keys.iter().all(|k| k.contains(":metrics:")),
+        "nothing but counters written: {keys:?}"
+    );
+    let ok = cache
+        .get_or_compute(&s, || async { Ok::<_, String>(1u32) })
+        .await
+        .unwrap();
     assert_eq!(ok.source, Source::Computed);
     cleanup(&env).await;
 }
@@ -116,14 +171,21 @@ async fn every_key_written_has_a_ttl_except_the_metrics_hashes() {
     let (cache, _) = redis_cache(&config_with(&env, &[]));
     for i in 0..20 {
         let s = spec(&cache, &format!("k{i}"));
-        cache.get_or_compute(&s, || async move { Ok::<_, String>(i) }).await.unwrap();
+        cache
+            .get_or_compute(&s, || async move { Ok::<_, String>(i) })
+            .await
+            .unwrap();
     }
     cache.flush_metrics().await;
     let mut c = raw_connection().await;
     let keys = keys_of(&env).await;
     assert!(keys.len() >= 21);
     for k in keys {
-        let ttl: i64 = redis::cmd("PTTL").arg(&k).query_async(&mut c).await.unwrap();
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(&k)
+            .query_async(&mut c)
+            .await
+            .unwrap();
         if k.contains(":metrics:") {
             assert_eq!(ttl, -1, "metrics hashes are permanent: {k}");
         } else {
@@ -133,7 +195,11 @@ async fn every_key_written_has_a_ttl_except_the_metrics_hashes() {
     cleanup(&env).await;
 }
 
-async fn concurrent_callers(caches: Vec<Arc<lexpipe::redis::Cache>>, per_cache: usize, id: &str) -> (usize, Vec<Source>) {
+async fn concurrent_callers(
+    caches: Vec<Arc<lexpipe::redis::Cache>>,
+    per_cache: usize,
+    id: &str,
+) -> (usize, Vec<Source>) {
     let calls = Arc::new(AtomicUsize::new(0));
     let mut set = tokio::task::JoinSet::new();
     for cache in caches {
@@ -168,7 +234,10 @@ async fn thirty_two_concurrent_misses_in_one_process_compute_once() {
     let (cache, _) = redis_cache(&config_with(&env, &[]));
     let (calls, sources) = concurrent_callers(vec![cache], 32, "one").await;
     assert_eq!(calls, 1);
-    assert_eq!(sources.iter().filter(|s| **s == Source::Computed).count(), 1);
+    assert_eq!(
+        sources.iter().filter(|s| **s == Source::Computed).count(),
+        1
+    );
     assert_eq!(sources.len(), 32);
     cleanup(&env).await;
 }
@@ -227,7 +296,13 @@ async fn single_flight_holds_across_separate_processes() {
     let log = dir.path().join("computations.log");
     let spawn = || {
         tokio::process::Command::new(child())
-            .args(["single-flight", &env, "shared-key", "8", log.to_str().unwrap()])
+            .args([
+                "single-flight",
+                &env,
+                "shared-key",
+                "8",
+                log.to_str().unwrap(),
+            ])
             .env("REDIS_URL", lexpipe_tests::redis_url())
             .status()
     };
@@ -252,13 +327,19 @@ async fn metrics_from_two_processes_add_up_in_redis() {
     assert!(a.unwrap().success() && b.unwrap().success());
     let (cache, _) = redis_cache(&config_with(&env, &[]));
     let stats = cache.stats().await.unwrap();
-    let it = stats.iter().find(|s| s.namespace == "itest").expect("itest counters");
+    let it = stats
+        .iter()
+        .find(|s| s.namespace == "itest")
+        .expect("itest counters");
     // Each process also looks up "present" once (a miss for the first, a hit or a wait
     // for the second), then makes its own hits and misses.
     assert_eq!(it.hits + it.misses, 50 + 10 + 30 + 5 + 2);
     assert!(it.hits >= 80 && it.hits <= 81, "hits {}", it.hits);
     assert!(it.misses >= 16 && it.misses <= 17, "misses {}", it.misses);
-    assert_eq!(it.fills, 16, "15 distinct misses and one shared key, each computed once");
+    assert_eq!(
+        it.fills, 16,
+        "15 distinct misses and one shared key, each computed once"
+    );
     assert_eq!(it.waits, it.misses - 16);
     cleanup(&env).await;
 }

@@ -88,7 +88,10 @@ async fn hostile_keys_written_to_redis_stay_in_their_namespace() {
     // Assert: every key is under doc, none matches another namespace's pattern.
     let all = keys_of(&env).await;
     assert_eq!(all.len(), HOSTILE.len());
-    assert!(all.iter().all(|k| k.starts_with(&format!("lexpipe:{env}:doc:v1:u-"))));
+    assert!(
+        all.iter()
+            .all(|k| k.starts_with(&format!("lexpipe:{env}:doc:v1:u-")))
+    );
     for other in ["lock", "ocr", "metrics", "prod"] {
         let mut cursor: u64 = 0;
         loop {

@@ -14,7 +14,11 @@ use lexpipe::runner::{self, RunOptions};
 use lexpipe::stages::Deps;
 
 #[derive(Parser)]
-#[command(name = "lexpipe", version, about = "Legal-document processing pipeline")]
+#[command(
+    name = "lexpipe",
+    version,
+    about = "Legal-document processing pipeline"
+)]
 struct Cli {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -92,7 +96,10 @@ fn main() -> ExitCode {
         }
     };
     tracing::info!("config: {}", config.describe());
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("lexpipe: cannot start the async runtime: {e}");
@@ -192,7 +199,10 @@ async fn cache_stats(config: Config, json: bool) -> anyhow::Result<ExitCode> {
     let backend = lredis::RedisBackend::new(handle, lredis::KeyBuilder::new(&config.env));
     let stats = lredis::CacheBackend::stats(&backend).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report::stats_json(&config, &stats))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report::stats_json(&config, &stats))?
+        );
     } else {
         report::print_stats(&config, &stats);
     }
@@ -205,10 +215,14 @@ async fn health(config: Config, json: bool) -> anyhow::Result<ExitCode> {
         Err(e) => anyhow::bail!("{e}"),
     };
     let backend = lredis::RedisBackend::new(handle.clone(), lredis::KeyBuilder::new(&config.env));
-    let stats = lredis::CacheBackend::stats(&backend).await.unwrap_or_default();
+    let stats = lredis::CacheBackend::stats(&backend)
+        .await
+        .unwrap_or_default();
     let mut report = lredis::health::check(&handle, stats).await;
     if !config.redis.enabled {
-        report.problems.push("Redis disabled by configuration".into());
+        report
+            .problems
+            .push("Redis disabled by configuration".into());
         report.status = report.status.max(lredis::health::Status::Degraded);
     }
     if json {

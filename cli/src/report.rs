@@ -67,7 +67,9 @@ pub fn print_summary(s: &Summary, out_dir: &Path) {
             println!("    pages without a text layer: {:?}", d.pages_without_text);
         }
     }
-    let total = |f: fn(&lexpipe::runner::DocumentSummary) -> usize| -> usize { s.documents.iter().map(f).sum() };
+    let total = |f: fn(&lexpipe::runner::DocumentSummary) -> usize| -> usize {
+        s.documents.iter().map(f).sum()
+    };
     println!(
         "{:<36} {:<10} {:>5} {:>6} {:>8} {:>9}",
         "total",
@@ -88,7 +90,11 @@ pub fn print_summary(s: &Summary, out_dir: &Path) {
         "cache: {} hits, {} misses ({:.0}% hit rate), {} errors",
         s.cache.hits,
         s.cache.misses,
-        if lookups > 0 { 100.0 * s.cache.hits as f64 / lookups as f64 } else { 0.0 },
+        if lookups > 0 {
+            100.0 * s.cache.hits as f64 / lookups as f64
+        } else {
+            0.0
+        },
         s.cache.errors
     );
     println!(
@@ -124,9 +130,11 @@ pub fn stats_json(config: &Config, stats: &[NamespaceStats]) -> serde_json::Valu
 fn total(stats: &[NamespaceStats]) -> NamespaceStats {
     let mut c = [0i64; 7];
     for s in stats {
-        for (i, v) in [s.hits, s.misses, s.fills, s.errors, s.corrupt, s.waits, s.oversize]
-            .into_iter()
-            .enumerate()
+        for (i, v) in [
+            s.hits, s.misses, s.fills, s.errors, s.corrupt, s.waits, s.oversize,
+        ]
+        .into_iter()
+        .enumerate()
         {
             c[i] += v;
         }
@@ -135,7 +143,10 @@ fn total(stats: &[NamespaceStats]) -> NamespaceStats {
 }
 
 pub fn print_stats(config: &Config, stats: &[NamespaceStats]) {
-    println!("cache counters under {} (all processes)", config.key_prefix());
+    println!(
+        "cache counters under {} (all processes)",
+        config.key_prefix()
+    );
     println!(
         "{:<14} {:>9} {:>9} {:>8} {:>9} {:>7} {:>8} {:>7}",
         "namespace", "hits", "misses", "hit rate", "fills", "waits", "corrupt", "errors"
@@ -187,7 +198,10 @@ pub fn print_health(r: &HealthReport) {
         }
     }
     if let Some(p) = &r.eviction_policy {
-        println!("  eviction policy  {p} ({} keys evicted)", r.evicted_keys.unwrap_or(0));
+        println!(
+            "  eviction policy  {p} ({} keys evicted)",
+            r.evicted_keys.unwrap_or(0)
+        );
     }
     if let Some(h) = r.server_hit_rate {
         println!("  server hit rate  {:.1}%", h * 100.0);

@@ -18,7 +18,8 @@ use crate::text::sha256_hex;
 
 /// Namespace of document UUIDs (v5 of the content hash): the same bytes are the same
 /// document wherever and under whatever name they arrive.
-pub const DOCUMENT_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6c65_7870_6970_6500_8000_0000_0000_0001);
+pub const DOCUMENT_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x6c65_7870_6970_6500_8000_0000_0000_0001);
 
 /// The UUID of a document with this content hash.
 pub fn document_uuid(content_sha256: &str) -> uuid::Uuid {
@@ -167,7 +168,8 @@ pub enum InputError {
 pub fn collect_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
     let mut out = Vec::new();
     for p in paths {
-        let meta = std::fs::metadata(p).map_err(|_| InputError::Missing(p.display().to_string()))?;
+        let meta =
+            std::fs::metadata(p).map_err(|_| InputError::Missing(p.display().to_string()))?;
         if meta.is_dir() {
             let mut found = Vec::new();
             walk(p, &mut found)?;
@@ -256,7 +258,10 @@ pub async fn process(
     deps.cache.flush_metrics().await;
     let after = totals(&deps.cache.local_stats());
 
-    let mut stages: BTreeMap<&'static str, StageCounts> = names::ALL.iter().map(|s| (*s, StageCounts::default())).collect();
+    let mut stages: BTreeMap<&'static str, StageCounts> = names::ALL
+        .iter()
+        .map(|s| (*s, StageCounts::default()))
+        .collect();
     let mut documents = Vec::with_capacity(results.len());
     for (doc, tally) in results {
         for (stage, c) in tally.stages {
@@ -281,11 +286,13 @@ pub async fn process(
 }
 
 fn totals(stats: &[NamespaceStats]) -> CacheTotals {
-    stats.iter().fold(CacheTotals::default(), |acc, s| CacheTotals {
-        hits: acc.hits + s.hits,
-        misses: acc.misses + s.misses,
-        errors: acc.errors + s.errors,
-    })
+    stats
+        .iter()
+        .fold(CacheTotals::default(), |acc, s| CacheTotals {
+            hits: acc.hits + s.hits,
+            misses: acc.misses + s.misses,
+            errors: acc.errors + s.errors,
+        })
 }
 
 async fn process_one(deps: &Deps, path: &Path, opts: &RunOptions) -> (DocumentSummary, Tally) {
@@ -381,10 +388,12 @@ async fn run_document(
         producer: format!("lexpipe/{}", env!("CARGO_PKG_VERSION")),
     };
     let file = opts.out_dir.join(output_file_name(path, &uuid));
-    write_json_atomically(&file, &output).await.map_err(|e| StageError::Read {
-        what: file.display().to_string(),
-        message: format!("cannot write output: {e}"),
-    })?;
+    write_json_atomically(&file, &output)
+        .await
+        .map_err(|e| StageError::Read {
+            what: file.display().to_string(),
+            message: format!("cannot write output: {e}"),
+        })?;
     summary.output = Some(file.display().to_string());
     Ok(())
 }
@@ -397,10 +406,20 @@ pub fn output_file_name(source: &Path, uuid: &str) -> String {
         .unwrap_or_default();
     let safe: String = stem
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(80)
         .collect();
-    format!("{}-{}.json", if safe.is_empty() { "document" } else { &safe }, &uuid[..8])
+    format!(
+        "{}-{}.json",
+        if safe.is_empty() { "document" } else { &safe },
+        &uuid[..8]
+    )
 }
 
 async fn write_json_atomically<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {

@@ -92,6 +92,7 @@ pub struct SampleDoc {
     pub description: &'static str,
     /// Running footer, followed by "- Page N of M" on every page, as court filings have.
     pub footer: Option<&'static str>,
+    /// The content in reading order, with entity markup.
     pub blocks: Vec<Block>,
 }
 
@@ -212,7 +213,11 @@ pub fn text_only_pdf(pages: &[&str]) -> Vec<u8> {
 /// scanned page looks like to a text extractor). Pages 1 and 3 read
 /// `"Page one has a text layer."` and `"Page three has a text layer."`.
 pub fn pdf_with_blank_page() -> Vec<u8> {
-    let mut pages = plain_pages(&["Page one has a text layer.", "", "Page three has a text layer."]);
+    let mut pages = plain_pages(&[
+        "Page one has a text layer.",
+        "",
+        "Page three has a text layer.",
+    ]);
     pages[1].rectangle = true;
     write_pdf(&pages, "Document with a blank page")
 }
@@ -220,7 +225,7 @@ pub fn pdf_with_blank_page() -> Vec<u8> {
 /// User password of [`encrypted_pdf`], for tests that want to show it is really encrypted.
 pub const ENCRYPTED_PDF_USER_PASSWORD: &str = "lexpipe-user-secret";
 
-/// An RC4-128 encrypted one-page PDF with a non-empty user password
+/// An RC4-encrypted one-page PDF with a non-empty user password
 /// ([`ENCRYPTED_PDF_USER_PASSWORD`]): it cannot be opened without it, so OCR must report
 /// [`crate::ocr::OcrError::Encrypted`].
 pub fn encrypted_pdf() -> Vec<u8> {
@@ -265,58 +270,83 @@ pub fn write_samples(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
             .with_context(|| format!("{copy} copies {original}, which is not a sample"))?;
         write(copy, bytes)?;
     }
-    let mut json = serde_json::to_string_pretty(&expected_entities_json(&docs))?;
-    json.push('\n');
-    write(EXPECTED_ENTITIES_FILE, json.as_bytes())?;
+    write(
+        EXPECTED_ENTITIES_FILE,
+        expected_entities_json(&docs).as_bytes(),
+    )?;
     write("README.md", readme(&docs).as_bytes())?;
     Ok(written)
 }
 
-/// The content of `expected_entities.json`: per file, its document type, page count and
-/// entities (`kind`, `text`, and `normalized` where the model defines one); copies are
-/// listed as `{"duplicate_of": original}`. Keys are sorted, so the output is stable.
-pub fn expected_entities_json(docs: &[SampleDoc]) -> serde_json::Value {
-    let mut files = serde_json::Map::new();
+/// The content of `expected_entities.json`, pretty-printed with a final newline: per file,
+/// its document type, page count and entities (`kind`, `text`, and `normalized` where the
+/// model defines one); copies are listed as `{"duplicate_of": original}`. Files are sorted
+/// by name and fields keep a fixed order, so the output is stable and diffs stay readable.
+pub fn expected_entities_json(docs: &[SampleDoc]) -> String {
+    #[derive(serde::Serialize)]
+    struct EntityJson {
+        kind: EntityKind,
+        text: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        normalized: Option<String>,
+    }
+    #[derive(serde::Serialize)]
+    #[serde(untagged)]
+    enum FileJson {
+        Sample {
+            document_type: &'static str,
+            pages: usize,
+            entities: Vec<EntityJson>,
+        },
+        Copy {
+            duplicate_of: &'static str,
+        },
+    }
+    let mut files: BTreeMap<&str, FileJson> = BTreeMap::new();
     for doc in docs {
-        let entities: Vec<serde_json::Value> = doc
+        let entities = doc
             .entities()
             .into_iter()
-            .map(|e| {
-                let mut entry = serde_json::Map::new();
-                entry.insert("kind".into(), e.kind.as_str().into());
-                entry.insert("text".into(), e.text.into());
-                if let Some(normalized) = e.normalized {
-                    entry.insert("normalized".into(), normalized.into());
-                }
-                serde_json::Value::Object(entry)
+            .map(|e| EntityJson {
+                kind: e.kind,
+                text: e.text,
+                normalized: e.normalized,
             })
             .collect();
         files.insert(
-            doc.file_name.to_string(),
-            serde_json::json!({
-                "document_type": doc.document_type,
-                "pages": doc.page_count(),
-                "entities": entities,
-            }),
+            doc.file_name,
+            FileJson::Sample {
+                document_type: doc.document_type,
+                pages: doc.page_count(),
+                entities,
+            },
         );
     }
     for (copy, original) in DUPLICATES {
         files.insert(
-            (*copy).to_string(),
-            serde_json::json!({ "duplicate_of": original }),
+            copy,
+            FileJson::Copy {
+                duplicate_of: original,
+            },
         );
     }
-    serde_json::Value::Object(files)
+    // Serialising strings, numbers and a derived enum into a String cannot fail.
+    let mut json = serde_json::to_string_pretty(&files).unwrap_or_default();
+    json.push('\n');
+    json
 }
 
 fn readme(docs: &[SampleDoc]) -> String {
     let mut out = String::from(
-        "# Sample documents\n\n\
-         Synthetic legal documents for the demo and the end-to-end tests. **Everything in them \
-         is fictitious**: people, firms, companies, street addresses, e-mail addresses \
-         (`example.com`, `example.org`, `.test` domains) and telephone numbers (the reserved \
-         555-01xx range). Courts, statutes and published case citations are real, as in any \
-         filing.\n\n\
+        "# Sample documents\n\
+         \n\
+         Synthetic legal documents for the demo and the end-to-end tests.\n\
+         \n\
+         **Everything in them is fictitious**: people, law firms, companies, street addresses,\n\
+         e-mail addresses (`example.com`, `example.org` and `.test` domains) and telephone\n\
+         numbers (the reserved 555-01xx range). Courts, statutes and published case citations\n\
+         are real, as in any filing.\n\
+         \n\
          | file | pages | document type | what it is |\n\
          |---|---|---|---|\n",
     );
@@ -335,19 +365,37 @@ fn readme(docs: &[SampleDoc]) -> String {
         ));
     }
     out.push_str(&format!(
-        "\n`{EXPECTED_ENTITIES_FILE}` lists, for every file, the entities a careful reader finds \
-         in its text (PERSON, ORG, LOCATION, DATE, MONEY, COURT, CASE_NUMBER, STATUTE, EMAIL, \
-         PHONE; published case citations are listed as STATUTE, the citation kind), each \
-         exactly as it appears in the text, with the normalised value for dates, amounts, \
-         phone numbers and e-mail addresses.\n\n\
-         The PDFs use the standard Helvetica fonts with WinAnsiEncoding, one text line per \
-         `Tj`, and a blank line between paragraphs, so the text layer reads back page by page \
-         with paragraph breaks. They are generated, byte for byte reproducibly, from \
-         `shared/src/samples.rs` (documents, entity markup and PDF writer in one place); do \
-         not edit them by hand. To regenerate:\n\n\
+        "\n\
+         ## `{EXPECTED_ENTITIES_FILE}`\n\
+         \n\
+         For every file: its document type, its page count and the entities a careful reader\n\
+         finds in its text, each exactly as written (every `text` occurs verbatim in the\n\
+         extracted text), with `normalized` for dates (`2024-03-04`), amounts\n\
+         (`USD 250000.00`), phone numbers (`+14155550142`) and e-mail addresses (lower case).\n\
+         Kinds: PERSON, ORG, LOCATION, DATE, MONEY, COURT, CASE_NUMBER, STATUTE (published case\n\
+         citations too), EMAIL, PHONE. Each distinct surface form is listed once per file, in\n\
+         order of first appearance, so `MARIA DELGADO` in a caption and `Maria Delgado` in the\n\
+         body are both listed. Not listed: short back-references (`Ms. Delgado`, `Officer\n\
+         Kessler`), transcript speaker labels (`MS. PARK:`) and state names used as adjectives\n\
+         (`a Delaware corporation`). Copies are listed as `{{\"duplicate_of\": \"...\"}}`.\n\
+         \n\
+         ## Regenerating\n\
+         \n\
+         The files are generated, byte for byte reproducibly, from `shared/src/samples.rs`,\n\
+         where each document's text carries its entity markup (`[[PERSON:Maria Delgado]]`), so\n\
+         the PDFs and the expected entities cannot drift apart. Do not edit them by hand; after\n\
+         changing the generator run:\n\
+         \n\
          ```sh\n\
          cargo run -p lexpipe --example generate_samples -- samples\n\
-         ```\n"
+         ```\n\
+         \n\
+         (`cargo test -p lexpipe --lib samples` fails while the files here are stale.)\n\
+         \n\
+         The PDFs use the standard Helvetica fonts with WinAnsiEncoding (so `§` is one byte),\n\
+         uncompressed content streams with one `Tj` per line, and a two-line gap between\n\
+         paragraphs, so the text layer reads back page by page with blank lines between\n\
+         paragraphs.\n"
     ));
     out
 }
@@ -714,6 +762,9 @@ fn font(base: &str) -> Dictionary {
 
 fn build_document(pages: &[PageSpec], title: &str) -> Document {
     let mut doc = Document::with_version("1.7");
+    // A classic cross-reference table rather than a stream: readable by every tool, old
+    // ones included, and easy to inspect.
+    doc.reference_table.cross_reference_type = lopdf::xref::XrefType::CrossReferenceTable;
     let pages_id = doc.new_object_id();
     let regular = doc.add_object(font("Helvetica"));
     let bold = doc.add_object(font("Helvetica-Bold"));
@@ -723,11 +774,9 @@ fn build_document(pages: &[PageSpec], title: &str) -> Document {
     let media_box: Vec<Object> = vec![0.into(), 0.into(), PAGE_WIDTH.into(), PAGE_HEIGHT.into()];
     let mut kids: Vec<Object> = Vec::new();
     for page in pages {
-        let mut stream = Stream::new(Dictionary::new(), page_content(page));
-        // Compression is deterministic (fixed level, pure-Rust deflate); it keeps the
-        // longest sample well under 20 KB.
-        let _ = stream.compress();
-        let content = doc.add_object(stream);
+        // Uncompressed: the bytes then depend on nothing but this code (not on a deflate
+        // implementation's version), and the text operators stay readable with `less`.
+        let content = doc.add_object(Stream::new(Dictionary::new(), page_content(page)));
         let page_id = doc.add_object(dictionary! {
             "Type" => "Page",
             "Parent" => pages_id,
@@ -772,16 +821,17 @@ fn encrypted_with(text: &str, user_password: &str) -> Vec<u8> {
     // A fixed file identifier keeps the output deterministic (RC4 has no random IV).
     let id = Object::String(b"lexpipe-sample-0".to_vec(), StringFormat::Hexadecimal);
     doc.trailer.set("ID", vec![id.clone(), id]);
-    let version = lopdf::EncryptionVersion::V2 {
+    // Revision 2 (40-bit RC4) rather than 3: lopdf pads the revision-3 /U value with random
+    // bytes, and test fixtures are easier to reason about when they are byte-stable.
+    let version = lopdf::EncryptionVersion::V1 {
         document: &doc,
         owner_password: "lexpipe-owner-secret",
         user_password,
-        key_length: 128,
         permissions: lopdf::Permissions::PRINTABLE,
     };
     // Both steps only fail on a malformed document or parameters, and these are fixed: a
     // failure is a bug here, and returning an unencrypted file instead would hide it.
-    let state = lopdf::EncryptionState::try_from(version).expect("RC4-128 parameters are valid");
+    let state = lopdf::EncryptionState::try_from(version).expect("RC4 parameters are valid");
     doc.encrypt(&state)
         .expect("a freshly built document can be encrypted");
     save(&mut doc)
@@ -848,8 +898,7 @@ fn complaint() -> SampleDoc {
             Para(
                 "2. This action arises under [[STATUTE:42 U.S.C. § 1983]] and the Fourth and \
                  Fourteenth Amendments to the United States Constitution. This Court has \
-                 subject-matter jurisdiction under [[STATUTE:28 U.S.C. § 1331]] and \
-                 1343(a)(3).",
+                 subject-matter jurisdiction under [[STATUTE:28 U.S.C. § 1331]].",
             ),
             Para(
                 "3. Venue is proper in the [[COURT:United States District Court for the Northern \
@@ -925,7 +974,9 @@ fn complaint() -> SampleDoc {
                  Department between 2021 and 2023. The City did not retrain or discipline the \
                  officers involved, and did not change its policies.",
             ),
-            Heading("FIRST CLAIM FOR RELIEF\nUnreasonable Seizure and Excessive Force - Against Officer Kessler"),
+            Heading(
+                "FIRST CLAIM FOR RELIEF\nUnreasonable Seizure and Excessive Force - Against Officer Kessler",
+            ),
             Para("17. Plaintiff incorporates the preceding paragraphs."),
             Para(
                 "18. Officer Kessler seized Ms. Delgado without reasonable suspicion or probable \
@@ -986,7 +1037,7 @@ fn motion_to_dismiss() -> SampleDoc {
                 "[[LOCATION:500 Harbor Civic Plaza, Alder Bay, CA 94071]]",
                 "Telephone: [[PHONE:(650) 555-0117]]",
                 "Email: [[EMAIL:GLindqvist@alderbay.example.org]]",
-                "Attorneys for Defendants City of Alder Bay and Daniel Kessler",
+                "Attorneys for Defendants [[ORG:City of Alder Bay]] and [[PERSON:Daniel Kessler]]",
             ]),
             Heading("UNITED STATES DISTRICT COURT\nNORTHERN DISTRICT OF CALIFORNIA"),
             Lines(&[
@@ -1009,7 +1060,7 @@ fn motion_to_dismiss() -> SampleDoc {
             Heading("MEMORANDUM OF POINTS AND AUTHORITIES"),
             Heading("I. INTRODUCTION"),
             Para(
-                "Plaintiff Maria Delgado alleges that she was detained and arrested outside her home \
+                "Plaintiff [[PERSON:Maria Delgado]] alleges that she was detained and arrested outside her home \
                  on [[DATE:March 4, 2024|2024-03-04]]. Her second claim seeks to hold the City liable \
                  for that encounter, but the Complaint pleads no facts about any City policy, custom \
                  or training program. It relies instead on conclusions that the Supreme Court has held \
@@ -1469,7 +1520,9 @@ fn demand_letter() -> SampleDoc {
                 "[[LOCATION:7720 Foothill Ridge Road, Roseville, CA 95678]]",
                 "[[EMAIL:rhaines@summitcrest.example.org]]",
             ]),
-            Lines(&["Re: Defective roof at 52 Oak Hollow Court, Folsom - Demand for Payment"]),
+            Lines(&[
+                "Re: Defective roof at [[LOCATION:52 Oak Hollow Court, Folsom]] - Demand for Payment",
+            ]),
             Para("Dear Mr. Haines:"),
             Para(
                 "This firm represents [[PERSON:Aisha Thompson]] and [[PERSON:Kevin Thompson]], who \
@@ -1708,9 +1761,354 @@ fn settlement_agreement() -> SampleDoc {
             ]),
             Lines(&[
                 "APPROVED AS TO FORM:",
-                "/s/ [[PERSON:Elena Park]], Park & Whitfield LLP, Attorneys for Plaintiff",
+                "/s/ [[PERSON:Elena Park]], [[ORG:Park & Whitfield LLP]], Attorneys for Plaintiff",
                 "/s/ [[PERSON:Gregory Lindqvist]], Deputy City Attorney, Attorneys for Defendants",
             ]),
         ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ocr::{OcrError, extract_pdf_text};
+
+    fn extracted_pages(doc: &SampleDoc) -> Vec<String> {
+        let result =
+            extract_pdf_text(&render_pdf(doc)).unwrap_or_else(|e| panic!("{}: {e}", doc.file_name));
+        result.pages.into_iter().map(|p| p.text).collect()
+    }
+
+    #[test]
+    fn every_sample_renders_to_the_same_bytes_every_time() {
+        for (a, b) in documents().iter().zip(documents().iter()) {
+            assert_eq!(render_pdf(a), render_pdf(b), "{}", a.file_name);
+        }
+    }
+
+    #[test]
+    fn every_sample_is_a_small_pdf() {
+        for doc in documents() {
+            let bytes = render_pdf(&doc);
+
+            assert!(bytes.starts_with(b"%PDF-1.7"), "{}", doc.file_name);
+            assert!(
+                bytes.len() < 20_000,
+                "{} is {} bytes",
+                doc.file_name,
+                bytes.len()
+            );
+        }
+    }
+
+    #[test]
+    fn extracted_text_matches_the_layout_page_by_page() {
+        for doc in documents() {
+            let extracted = extracted_pages(&doc);
+            let expected = doc.page_texts();
+
+            assert_eq!(extracted.len(), expected.len(), "{}", doc.file_name);
+            for (i, (got, want)) in extracted.iter().zip(&expected).enumerate() {
+                assert_eq!(got, want, "{} page {}", doc.file_name, i + 1);
+            }
+        }
+    }
+
+    #[test]
+    fn paragraphs_come_back_separated_by_blank_lines() {
+        let doc = complaint();
+        let first_page = &extracted_pages(&doc)[0];
+
+        assert!(
+            first_page.contains("Defendants.\n\nCase No. 3:24-cv-01234-JST\n"),
+            "{first_page}"
+        );
+        assert!(first_page.contains("\n\nINTRODUCTION\n\n1. Plaintiff Maria Delgado"));
+        assert!(!first_page.contains("\n\n\n"));
+    }
+
+    #[test]
+    fn every_expected_entity_appears_verbatim_in_the_extracted_text() {
+        for doc in documents() {
+            let text = extracted_pages(&doc).join("\n\n");
+            for entity in doc.entities() {
+                assert!(
+                    text.contains(&entity.text),
+                    "{}: {} {:?} is not in the extracted text",
+                    doc.file_name,
+                    entity.kind,
+                    entity.text
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn statute_citations_round_trip_with_the_section_sign() {
+        let text = extracted_pages(&complaint()).join("\n\n");
+
+        for citation in ["42 U.S.C. § 1983", "28 U.S.C. § 1331", "42 U.S.C. § 1988"] {
+            assert!(text.contains(citation), "{citation}");
+        }
+    }
+
+    #[test]
+    fn non_ascii_names_round_trip() {
+        let doc = deposition_excerpt();
+        let text = extracted_pages(&doc).join("\n\n");
+
+        assert!(text.contains("JOSÉ RAMÍREZ"));
+        assert!(text.contains("A. José Ramírez."));
+    }
+
+    #[test]
+    fn every_document_lists_a_reasonable_number_of_entities_of_several_kinds() {
+        for doc in documents() {
+            let entities = doc.entities();
+            let kinds: std::collections::BTreeSet<_> = entities.iter().map(|e| e.kind).collect();
+
+            assert!(
+                (8..=26).contains(&entities.len()),
+                "{} has {} entities",
+                doc.file_name,
+                entities.len()
+            );
+            assert!(kinds.len() >= 5, "{} has kinds {kinds:?}", doc.file_name);
+        }
+    }
+
+    #[test]
+    fn the_corpus_covers_every_entity_kind() {
+        let kinds: std::collections::BTreeSet<_> = documents()
+            .iter()
+            .flat_map(|d| d.entities())
+            .map(|e| e.kind)
+            .collect();
+
+        assert_eq!(kinds.len(), EntityKind::ALL.len(), "{kinds:?}");
+    }
+
+    #[test]
+    fn dates_amounts_phones_and_emails_carry_normalised_values_in_the_model_format() {
+        let date = regex::Regex::new(r"^\d{4}-\d{2}-\d{2}$").unwrap();
+        let money = regex::Regex::new(r"^USD \d+\.\d{2}$").unwrap();
+        let phone = regex::Regex::new(r"^\+1\d{10}$").unwrap();
+        for doc in documents() {
+            for e in doc.entities() {
+                let normalized = e.normalized.as_deref();
+                let ok = match e.kind {
+                    EntityKind::Date => normalized.is_some_and(|n| date.is_match(n)),
+                    EntityKind::Money => normalized.is_some_and(|n| money.is_match(n)),
+                    EntityKind::Phone => normalized.is_some_and(|n| phone.is_match(n)),
+                    EntityKind::Email => normalized == Some(e.text.to_lowercase().as_str()),
+                    _ => normalized.is_none(),
+                };
+                assert!(ok, "{}: {e:?}", doc.file_name);
+            }
+        }
+    }
+
+    #[test]
+    fn contact_details_are_fictitious_by_construction() {
+        let reserved_phone = regex::Regex::new(r"555\D?01\d\d$").unwrap();
+        for doc in documents() {
+            for e in doc.entities() {
+                match e.kind {
+                    EntityKind::Phone => assert!(reserved_phone.is_match(&e.text), "{e:?}"),
+                    EntityKind::Email => {
+                        let domain = e.text.rsplit('@').next().unwrap_or_default();
+                        assert!(
+                            domain.ends_with(".test")
+                                || domain.ends_with("example.com")
+                                || domain.ends_with("example.org"),
+                            "{e:?}"
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn at_least_one_sample_runs_to_three_pages_or_more() {
+        let complaint = complaint();
+
+        assert!(complaint.page_count() >= 3, "{}", complaint.page_count());
+        assert_eq!(extracted_pages(&complaint).len(), complaint.page_count());
+    }
+
+    #[test]
+    fn every_character_in_the_samples_has_a_win_ansi_code() {
+        for doc in documents() {
+            for text in doc.page_texts() {
+                let missing: Vec<char> = text
+                    .chars()
+                    .filter(|&c| c != '\n' && win_ansi(c).is_none())
+                    .collect();
+                assert!(missing.is_empty(), "{}: {missing:?}", doc.file_name);
+            }
+        }
+    }
+
+    #[test]
+    fn sample_names_are_unique_and_copies_point_at_real_samples() {
+        let docs = documents();
+        let names: std::collections::BTreeSet<_> = docs.iter().map(|d| d.file_name).collect();
+
+        assert_eq!(names.len(), docs.len());
+        for (copy, original) in DUPLICATES {
+            assert!(names.contains(original), "{original}");
+            assert!(!names.contains(copy), "{copy}");
+        }
+    }
+
+    #[test]
+    fn write_samples_writes_every_file_and_a_byte_identical_copy() {
+        let dir = tempfile::tempdir().unwrap();
+
+        let written = write_samples(dir.path()).unwrap();
+
+        assert_eq!(written.len(), documents().len() + DUPLICATES.len() + 2);
+        let original = std::fs::read(dir.path().join("complaint.pdf")).unwrap();
+        let copy = std::fs::read(dir.path().join("complaint_copy.pdf")).unwrap();
+        assert_eq!(original, copy);
+        assert!(dir.path().join("README.md").exists());
+    }
+
+    #[test]
+    fn expected_entities_json_lists_every_file_and_marks_the_copy_as_a_duplicate() {
+        let dir = tempfile::tempdir().unwrap();
+        write_samples(dir.path()).unwrap();
+
+        let text = std::fs::read_to_string(dir.path().join(EXPECTED_ENTITIES_FILE)).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+
+        assert_eq!(
+            json["complaint_copy.pdf"],
+            serde_json::json!({ "duplicate_of": "complaint.pdf" })
+        );
+        assert_eq!(json["complaint.pdf"]["document_type"], "complaint");
+        let entities = json["complaint.pdf"]["entities"].as_array().unwrap();
+        assert!(entities.contains(&serde_json::json!(
+            { "kind": "PERSON", "text": "Maria Delgado" }
+        )));
+        assert!(entities.contains(&serde_json::json!(
+            { "kind": "DATE", "text": "March 4, 2024", "normalized": "2024-03-04" }
+        )));
+        assert!(entities.contains(&serde_json::json!(
+            { "kind": "MONEY", "text": "$250,000", "normalized": "USD 250000.00" }
+        )));
+        assert!(entities.contains(&serde_json::json!(
+            { "kind": "STATUTE", "text": "42 U.S.C. § 1983" }
+        )));
+        for doc in documents() {
+            assert_eq!(
+                json[doc.file_name]["entities"].as_array().map(Vec::len),
+                Some(doc.entities().len())
+            );
+        }
+    }
+
+    #[test]
+    fn checked_in_samples_match_the_generator() {
+        let checked_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples");
+        let fresh = tempfile::tempdir().unwrap();
+
+        for path in write_samples(fresh.path()).unwrap() {
+            let name = path.file_name().unwrap();
+            let committed = std::fs::read(checked_in.join(name)).unwrap_or_default();
+            assert!(
+                committed == std::fs::read(&path).unwrap(),
+                "samples/{} is missing or stale: run \
+                 `cargo run -p lexpipe --example generate_samples -- samples`",
+                name.to_string_lossy()
+            );
+        }
+    }
+
+    #[test]
+    fn text_only_pdf_round_trips_each_page() {
+        let pages = ["One.\n\nTwo.", "", "Three § four."];
+
+        let result = extract_pdf_text(&text_only_pdf(&pages)).unwrap();
+
+        let texts: Vec<&str> = result.pages.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(texts, pages);
+        assert_eq!(result.pages_without_text(), [2]);
+    }
+
+    #[test]
+    fn text_only_pdf_wraps_long_lines_and_replaces_unencodable_characters() {
+        let long = "word ".repeat(40);
+
+        let result = extract_pdf_text(&text_only_pdf(&[long.trim_end(), "日本 ok"])).unwrap();
+
+        assert!(
+            result.pages[0]
+                .text
+                .lines()
+                .all(|l| l.len() <= WRAP_COLUMNS)
+        );
+        assert_eq!(result.pages[0].text.replace('\n', " "), long.trim_end());
+        assert_eq!(result.pages[1].text, "?? ok");
+    }
+
+    #[test]
+    fn pdf_with_blank_page_has_no_text_layer_on_page_two() {
+        let result = extract_pdf_text(&pdf_with_blank_page()).unwrap();
+
+        assert_eq!(result.pages.len(), 3);
+        assert_eq!(result.pages_without_text(), [2]);
+    }
+
+    #[test]
+    fn encrypted_pdf_is_refused_without_its_password_and_readable_with_it() {
+        let bytes = encrypted_pdf();
+
+        assert_eq!(extract_pdf_text(&bytes), Err(OcrError::Encrypted));
+        let doc = Document::load_mem_with_options(
+            &bytes,
+            lopdf::LoadOptions::with_password(ENCRYPTED_PDF_USER_PASSWORD),
+        )
+        .unwrap();
+        let mut text = String::new();
+        pdf_extract::output_doc(&doc, &mut pdf_extract::PlainTextOutput::new(&mut text)).unwrap();
+        assert!(text.contains("only readable with the password"), "{text:?}");
+        assert_eq!(encrypted_pdf(), bytes, "deterministic");
+    }
+
+    #[test]
+    fn markup_gives_plain_text_and_entities_with_normalised_values() {
+        let marked = parse_markup("On [[DATE:May 2, 2025|2025-05-02]] [[PERSON:Ann Lee]] paid.");
+
+        assert_eq!(marked.plain, "On May 2, 2025 Ann Lee paid.");
+        let spans: Vec<_> = marked
+            .spans
+            .iter()
+            .map(|s| {
+                (
+                    s.kind,
+                    &marked.plain[s.range.clone()],
+                    s.normalized.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                (EntityKind::Date, "May 2, 2025", Some("2025-05-02")),
+                (EntityKind::Person, "Ann Lee", None),
+            ]
+        );
+    }
+
+    #[test]
+    fn wrapping_never_breaks_inside_a_protected_entity() {
+        let text = "aaaa bbbb cccc dddd";
+        let protected = vec![Range { start: 5, end: 14 }]; // "bbbb cccc"
+
+        assert_eq!(wrap(text, &protected, 12), ["aaaa", "bbbb cccc", "dddd"]);
+        assert_eq!(wrap(text, &[], 12), ["aaaa bbbb", "cccc dddd"]);
     }
 }

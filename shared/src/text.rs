@@ -2,7 +2,10 @@
 
 /// Byte index of the `char_idx`-th character of `s` (or `s.len()` past the end).
 pub fn char_to_byte(s: &str, char_idx: usize) -> usize {
-    s.char_indices().nth(char_idx).map(|(b, _)| b).unwrap_or(s.len())
+    s.char_indices()
+        .nth(char_idx)
+        .map(|(b, _)| b)
+        .unwrap_or(s.len())
 }
 
 /// Number of characters before byte index `byte_idx` (which must be a char boundary).

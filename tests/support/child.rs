@@ -16,7 +16,9 @@ use lexpipe_tests::{config_with, redis_cache};
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
-        Some("metrics") => metrics(&args[2], args[3].parse().unwrap(), args[4].parse().unwrap()).await,
+        Some("metrics") => {
+            metrics(&args[2], args[3].parse().unwrap(), args[4].parse().unwrap()).await
+        }
         Some("single-flight") => {
             single_flight(&args[2], &args[3], args[4].parse().unwrap(), &args[5]).await
         }

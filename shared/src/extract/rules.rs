@@ -61,6 +61,8 @@ mod offsets;
 mod places;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_debug;
 
 use std::collections::BTreeMap;
 
@@ -157,12 +159,25 @@ impl Candidate {
             EntityKind::Court => Tier::Court,
             EntityKind::Org | EntityKind::Location | EntityKind::Person => Tier::Named,
         };
-        Candidate { kind, start, end, normalized, confidence, tier }
+        Candidate {
+            kind,
+            start,
+            end,
+            normalized,
+            confidence,
+            tier,
+        }
     }
 
     /// A candidate whose normalised form is its text with whitespace collapsed.
     fn collapsed(kind: EntityKind, text: &str, start: usize, end: usize, confidence: f32) -> Self {
-        Candidate::new(kind, start, end, collapse_whitespace(&text[start..end]), confidence)
+        Candidate::new(
+            kind,
+            start,
+            end,
+            collapse_whitespace(&text[start..end]),
+            confidence,
+        )
     }
 
     fn len(&self) -> usize {
@@ -203,7 +218,10 @@ fn resolve_overlaps(mut candidates: Vec<Candidate>) -> Vec<Candidate> {
     // a new span is the last one starting before its end.
     let mut taken: BTreeMap<usize, Candidate> = BTreeMap::new();
     for c in candidates {
-        let clash = taken.range(..c.end).next_back().is_some_and(|(_, prev)| prev.end > c.start);
+        let clash = taken
+            .range(..c.end)
+            .next_back()
+            .is_some_and(|(_, prev)| prev.end > c.start);
         if !clash {
             taken.insert(c.start, c);
         }
@@ -243,12 +261,43 @@ fn skip_words(text: &str, start: usize, end: usize, skip: impl Fn(&str) -> bool)
     loop {
         let rest = &text[pos..end];
         let word_start = pos + (rest.len() - rest.trim_start().len());
-        let word_len = text[word_start..end].find(char::is_whitespace).unwrap_or(end - word_start);
+        let word_len = text[word_start..end]
+            .find(char::is_whitespace)
+            .unwrap_or(end - word_start);
         if word_len == 0 || !skip(&text[word_start..word_start + word_len]) {
             return word_start;
         }
         pos = word_start + word_len;
     }
+}
+
+/// Whitespace-separated tokens of `start..end`, as byte spans.
+fn tokens(text: &str, start: usize, end: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut tok_start = None;
+    for (i, c) in text[start..end].char_indices() {
+        match (c.is_whitespace(), tok_start) {
+            (true, Some(s)) => {
+                out.push((start + s, start + i));
+                tok_start = None;
+            }
+            (false, None) => tok_start = Some(i),
+            _ => {}
+        }
+    }
+    if let Some(s) = tok_start {
+        out.push((start + s, end));
+    }
+    out
+}
+
+fn tok(text: &str, (s, e): (usize, usize)) -> &str {
+    &text[s..e]
+}
+
+/// True if byte `i` starts a word: the text before it does not end in a letter or digit.
+fn starts_word(text: &str, i: usize) -> bool {
+    !char_before(text, i).is_some_and(char::is_alphanumeric)
 }
 
 /// The character just before byte `i`, if any.

@@ -8,7 +8,7 @@
 //! `pdf-extract` panics on some malformed input and recurses without limit on a few kinds of
 //! broken structure. This module therefore parses the file with `lopdf` itself, checks and
 //! repairs what would send the extractor into unbounded recursion, and runs every call into
-//! third-party parsing code under [`std::panic::catch_unwind`]; see [`quiet`] for how the
+//! third-party parsing code under [`std::panic::catch_unwind`]; see `quiet.rs` for how the
 //! panic output is kept out of the logs without touching other threads.
 
 mod quiet;
@@ -267,9 +267,10 @@ fn classify_load_error(error: lopdf::Error) -> OcrError {
     }
 }
 
-/// Empties every image stream. Images carry no text layer, and `pdf-extract` runs the image
-/// data of every `Do` it meets through the content-stream parser (and panics when that
-/// fails), which would turn every scanned page into an error instead of a page without text.
+/// Empties every image stream. Images carry no text layer, but `pdf-extract` interprets the
+/// data of every XObject a page draws as a content stream, images included: bytes of a scan
+/// that happen to look like operators would come out as text or make it panic, and parsing
+/// megabytes of pixels that way is wasted work.
 fn blank_images(doc: &mut Document) {
     for object in doc.objects.values_mut() {
         if let Object::Stream(stream) = object
@@ -461,10 +462,7 @@ fn drawn_xobject_names(content: &[u8]) -> Vec<Vec<u8>> {
 }
 
 fn xobjects<'a>(doc: &'a Document, resources: &'a Dictionary) -> Option<&'a Dictionary> {
-    resources
-        .get(b"XObject")
-        .ok()
-        .and_then(|x| as_dict(doc, x))
+    resources.get(b"XObject").ok().and_then(|x| as_dict(doc, x))
 }
 
 fn as_dict<'a>(doc: &'a Document, object: &'a Object) -> Option<&'a Dictionary> {

@@ -50,7 +50,12 @@ impl Breaker {
             return false;
         }
         self.open_until
-            .compare_exchange(until, now + self.cooldown_ms, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                until,
+                now + self.cooldown_ms,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_ok()
     }
 
@@ -112,7 +117,10 @@ mod tests {
         assert!(b.allow(), "one probe after the cool-down");
         assert!(!b.allow(), "only one probe");
         b.on_success();
-        assert!(b.allow() && b.allow(), "closed again after a successful probe");
+        assert!(
+            b.allow() && b.allow(),
+            "closed again after a successful probe"
+        );
         assert_eq!(b.times_opened(), 1);
     }
 

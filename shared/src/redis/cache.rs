@@ -42,7 +42,12 @@ pub trait CacheBackend: Send + Sync + 'static {
     /// Writes `value` with `ttl` (always set).
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), RedisUnavailable>;
     /// `SET lease token NX PX ttl`: true if taken.
-    async fn try_lease(&self, lease: &str, token: &str, ttl: Duration) -> Result<bool, RedisUnavailable>;
+    async fn try_lease(
+        &self,
+        lease: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<bool, RedisUnavailable>;
     /// Deletes `lease` if it still holds `token`.
     async fn release_lease(&self, lease: &str, token: &str) -> Result<(), RedisUnavailable>;
     /// Sends counter deltas now.
@@ -113,7 +118,12 @@ impl std::fmt::Debug for Cache {
 }
 
 impl Cache {
-    pub fn new(backend: Arc<dyn CacheBackend>, codec: Codec, keys: KeyBuilder, lease: Duration) -> Cache {
+    pub fn new(
+        backend: Arc<dyn CacheBackend>,
+        codec: Codec,
+        keys: KeyBuilder,
+        lease: Duration,
+    ) -> Cache {
         Cache {
             backend,
             codec,
@@ -140,7 +150,11 @@ impl Cache {
     ///
     /// # Errors
     /// Only `compute`'s own error; cache trouble is never an error.
-    pub async fn get_or_compute<T, E, F, Fut>(&self, spec: &CacheSpec, compute: F) -> Result<Cached<T>, E>
+    pub async fn get_or_compute<T, E, F, Fut>(
+        &self,
+        spec: &CacheSpec,
+        compute: F,
+    ) -> Result<Cached<T>, E>
     where
         T: Serialize + DeserializeOwned + Send,
         F: FnOnce() -> Fut,
@@ -179,7 +193,12 @@ impl Cache {
         result
     }
 
-    async fn miss_path<T, E, F, Fut>(&self, spec: &CacheSpec, compute: F, read_first: bool) -> Result<Cached<T>, E>
+    async fn miss_path<T, E, F, Fut>(
+        &self,
+        spec: &CacheSpec,
+        compute: F,
+        read_first: bool,
+    ) -> Result<Cached<T>, E>
     where
         T: Serialize + DeserializeOwned + Send,
         F: FnOnce() -> Fut,
@@ -218,23 +237,34 @@ impl Cache {
                             source: Source::Waited,
                         });
                     }
-                    return self.compute_and_fill(spec, &lease_key, &token, compute).await;
+                    return self
+                        .compute_and_fill(spec, &lease_key, &token, compute)
+                        .await;
                 }
                 Ok(false) if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(jittered(pause)).await;
                     pause = (pause * 2).min(WAIT_MAX);
                 }
                 Ok(false) => {
-                    // The holder has overrun its lease twice over: compute ourselves.
-                    tracing::warn!(namespace = spec.namespace, "single-flight wait timed out; computing");
-                    return self.compute_and_fill(spec, &lease_key, &token, compute).await;
+                    // The holder has overrun its lease by half again: compute ourselves.
+                    tracing::warn!(
+                        namespace = spec.namespace,
+                        "single-flight wait timed out; computing"
+                    );
+                    return self
+                        .compute_and_fill(spec, &lease_key, &token, compute)
+                        .await;
                 }
                 Err(_) => return self.compute_uncached(spec, compute).await,
             }
         }
     }
 
-    async fn compute_uncached<T, E, F, Fut>(&self, spec: &CacheSpec, compute: F) -> Result<Cached<T>, E>
+    async fn compute_uncached<T, E, F, Fut>(
+        &self,
+        spec: &CacheSpec,
+        compute: F,
+    ) -> Result<Cached<T>, E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -276,7 +306,12 @@ impl Cache {
             }
             Err(EncodeError::TooLarge { size, cap }) => {
                 self.counters.incr(spec.namespace, Counter::Oversize);
-                tracing::debug!(namespace = spec.namespace, size, cap, "value too large to cache");
+                tracing::debug!(
+                    namespace = spec.namespace,
+                    size,
+                    cap,
+                    "value too large to cache"
+                );
             }
             Err(EncodeError::Serialize(e)) => {
                 self.counters.incr(spec.namespace, Counter::Error);
@@ -425,7 +460,10 @@ impl CacheBackend for RedisBackend {
             return self
                 .handle
                 .run(true, |mut c| async move {
-                    redis::cmd("GET").arg(key).query_async::<Option<Vec<u8>>>(&mut c).await
+                    redis::cmd("GET")
+                        .arg(key)
+                        .query_async::<Option<Vec<u8>>>(&mut c)
+                        .await
                 })
                 .await;
         }
@@ -457,7 +495,12 @@ impl CacheBackend for RedisBackend {
             .await
     }
 
-    async fn try_lease(&self, lease: &str, token: &str, ttl: Duration) -> Result<bool, RedisUnavailable> {
+    async fn try_lease(
+        &self,
+        lease: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<bool, RedisUnavailable> {
         let ms = ttl.as_millis().max(1) as u64;
         self.handle
             .run(false, |mut c| async move {
@@ -478,7 +521,12 @@ impl CacheBackend for RedisBackend {
         let script = &self.release;
         self.handle
             .run(true, |mut c| async move {
-                script.key(lease).arg(token).invoke_async::<i64>(&mut c).await.map(|_| ())
+                script
+                    .key(lease)
+                    .arg(token)
+                    .invoke_async::<i64>(&mut c)
+                    .await
+                    .map(|_| ())
             })
             .await
     }
@@ -488,7 +536,9 @@ impl CacheBackend for RedisBackend {
         self.add_deltas(&mut pipe, deltas);
         let pipe = &pipe;
         self.handle
-            .run(false, |mut c| async move { pipe.query_async::<()>(&mut c).await })
+            .run(false, |mut c| async move {
+                pipe.query_async::<()>(&mut c).await
+            })
             .await
     }
 
@@ -594,7 +644,12 @@ impl CacheBackend for MemoryBackend {
         Ok(())
     }
 
-    async fn try_lease(&self, lease: &str, token: &str, ttl: Duration) -> Result<bool, RedisUnavailable> {
+    async fn try_lease(
+        &self,
+        lease: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<bool, RedisUnavailable> {
         if self.live_get(lease).is_some() {
             return Ok(false);
         }
@@ -604,7 +659,10 @@ impl CacheBackend for MemoryBackend {
 
     async fn release_lease(&self, lease: &str, token: &str) -> Result<(), RedisUnavailable> {
         let mut entries = self.entries.lock().expect("poisoned");
-        if entries.get(lease).is_some_and(|(v, _)| v == token.as_bytes()) {
+        if entries
+            .get(lease)
+            .is_some_and(|(v, _)| v == token.as_bytes())
+        {
             entries.remove(lease);
         }
         Ok(())

@@ -6,6 +6,8 @@
 //! strict: a wrong magic, a failed decompression or parse, or a schema other than the one
 //! the reader expects is a [`DecodeError`], which the cache treats as a miss.
 
+use std::cell::RefCell;
+
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 const MAGIC_JSON: &[u8; 4] = b"LXJ1";
@@ -66,6 +68,15 @@ pub enum DecodeError {
     Version { found: u32, expected: u32 },
 }
 
+thread_local! {
+    // zstd contexts are costly to create (hundreds of KiB): one per thread, reused. A
+    // fresh context per call cost more than the whole Redis round trip of a cache hit.
+    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        RefCell::new(zstd::bulk::Compressor::new(ZSTD_LEVEL).ok());
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        RefCell::new(zstd::bulk::Decompressor::new().ok());
+}
+
 #[derive(Deserialize)]
 struct VersionOnly {
     v: u32,
@@ -96,7 +107,18 @@ impl Codec {
         out.extend_from_slice(MAGIC_JSON);
         serde_json::to_writer(&mut out, &env).map_err(|e| EncodeError::Serialize(e.to_string()))?;
         if out.len() - 4 > self.compress_threshold {
-            let compressed = zstd::bulk::compress(&out[4..], ZSTD_LEVEL)
+            if out.len() - 4 > self.max_value_bytes {
+                // Would not decode: the decompressed size is capped too.
+                return Err(EncodeError::TooLarge {
+                    size: out.len() - 4,
+                    cap: self.max_value_bytes,
+                });
+            }
+            let compressed = COMPRESSOR
+                .with(|c| match c.borrow_mut().as_mut() {
+                    Some(c) => c.compress(&out[4..]),
+                    None => zstd::bulk::compress(&out[4..], ZSTD_LEVEL),
+                })
                 .map_err(|e| EncodeError::Serialize(e.to_string()))?;
             let mut z = Vec::with_capacity(compressed.len() + 4);
             z.extend_from_slice(MAGIC_ZSTD);
@@ -112,11 +134,39 @@ impl Codec {
         Ok(out)
     }
 
+    /// Decompresses a zstd frame whose declared size is within the cap: a decompression
+    /// bomb cannot allocate more than the cap, and a normal value allocates exactly its size.
+    fn decompress(&self, body: &[u8]) -> Result<Vec<u8>, DecodeError> {
+        let size = match zstd::zstd_safe::get_frame_content_size(body) {
+            Ok(Some(n)) => n,
+            Ok(None) => return Err(DecodeError::Decompress("frame without a content size".into())),
+            Err(_) => return Err(DecodeError::Decompress("bad frame header".into())),
+        };
+        if size > self.max_value_bytes as u64 {
+            return Err(DecodeError::TooLarge {
+                size: size as usize,
+                cap: self.max_value_bytes,
+            });
+        }
+        let mut out = Vec::with_capacity(size as usize);
+        DECOMPRESSOR
+            .with(|d| match d.borrow_mut().as_mut() {
+                Some(d) => d.decompress_to_buffer(body, &mut out),
+                None => zstd::bulk::decompress_to_buffer(body, &mut out),
+            })
+            .map_err(|e| DecodeError::Decompress(e.to_string()))?;
+        Ok(out)
+    }
+
     /// Reads back a value written by [`Codec::encode`] with the `expected` schema.
     ///
     /// # Errors
     /// See [`DecodeError`]; every case is a cache miss for the caller.
-    pub fn decode<T: DeserializeOwned>(&self, expected: u32, bytes: &[u8]) -> Result<T, DecodeError> {
+    pub fn decode<T: DeserializeOwned>(
+        &self,
+        expected: u32,
+        bytes: &[u8],
+    ) -> Result<T, DecodeError> {
         if bytes.len() > self.max_value_bytes {
             return Err(DecodeError::TooLarge {
                 size: bytes.len(),
@@ -131,9 +181,7 @@ impl Codec {
         let json: &[u8] = if magic == MAGIC_JSON {
             body
         } else if magic == MAGIC_ZSTD {
-            // Capacity bound: a decompression bomb cannot allocate more than the cap.
-            owned = zstd::bulk::decompress(body, self.max_value_bytes)
-                .map_err(|e| DecodeError::Decompress(e.to_string()))?;
+            owned = self.decompress(body)?;
             &owned
         } else {
             return Err(DecodeError::BadMagic);
@@ -203,11 +251,16 @@ mod tests {
     #[test]
     fn garbage_and_truncated_values_are_errors_not_panics() {
         let c = codec();
-        let good = c.encode(1, &"the party of the first part ".repeat(100)).unwrap();
+        let good = c
+            .encode(1, &"the party of the first part ".repeat(100))
+            .unwrap();
         for n in 0..good.len() {
             assert!(c.decode::<String>(1, &good[..n]).is_err());
         }
-        assert_eq!(c.decode::<String>(1, b"hello world"), Err(DecodeError::BadMagic));
+        assert_eq!(
+            c.decode::<String>(1, b"hello world"),
+            Err(DecodeError::BadMagic)
+        );
     }
 
     #[test]

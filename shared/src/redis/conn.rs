@@ -87,11 +87,12 @@ impl RedisHandle {
             // rustls needs one process-wide crypto provider; a second install is a no-op.
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
-        let mut info: ConnectionInfo = redis
-            .url
-            .expose()
-            .into_connection_info()
-            .map_err(|e| RedisUnavailable::Connect(format!("invalid REDIS_URL ({})", e.kind().to_string_lossy())))?;
+        let mut info: ConnectionInfo = redis.url.expose().into_connection_info().map_err(|e| {
+            RedisUnavailable::Connect(format!(
+                "invalid REDIS_URL ({})",
+                e.kind().to_string_lossy()
+            ))
+        })?;
         let display_addr = info.addr().to_string();
         info = info.set_tcp_settings(TcpSettings::default().set_nodelay(true));
         let mut settings = info.redis_settings().clone();
@@ -105,8 +106,12 @@ impl RedisHandle {
             settings = settings.set_db(db);
         }
         info = info.set_redis_settings(settings);
-        let client = Client::open(info)
-            .map_err(|e| RedisUnavailable::Connect(format!("invalid redis settings ({})", e.kind().to_string_lossy())))?;
+        let client = Client::open(info).map_err(|e| {
+            RedisUnavailable::Connect(format!(
+                "invalid redis settings ({})",
+                e.kind().to_string_lossy()
+            ))
+        })?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(redis.connect_timeout))
             .set_response_timeout(Some(redis.response_timeout))
@@ -177,9 +182,18 @@ impl RedisHandle {
         if let Some(m) = self.inner.manager.read().expect("poisoned").as_ref() {
             return Ok(m.clone());
         }
+        let attempts_before = self.inner.connect_attempts.load(Ordering::Acquire);
         let _guard = self.inner.connect_lock.lock().await;
         if let Some(m) = self.inner.manager.read().expect("poisoned").as_ref() {
             return Ok(m.clone());
+        }
+        // Someone attempted while we queued, and failed: queued callers must not each
+        // spend a connect timeout on a dead host.
+        if self.inner.connect_attempts.load(Ordering::Acquire) != attempts_before {
+            return Err(RedisUnavailable::Connect(format!(
+                "{}: the connection attempt just made failed",
+                self.inner.display_addr
+            )));
         }
         self.inner.connect_attempts.fetch_add(1, Ordering::Relaxed);
         let timeout = self
@@ -275,7 +289,11 @@ impl RedisHandle {
         }
         self.inner.breaker.on_failure();
         if e.is_timeout() {
-            let n = self.inner.consecutive_timeouts.fetch_add(1, Ordering::AcqRel) + 1;
+            let n = self
+                .inner
+                .consecutive_timeouts
+                .fetch_add(1, Ordering::AcqRel)
+                + 1;
             if n >= TIMEOUTS_BEFORE_REBUILD {
                 self.inner.consecutive_timeouts.store(0, Ordering::Relaxed);
                 self.inner.rebuilds.fetch_add(1, Ordering::Relaxed);
@@ -312,7 +330,11 @@ fn describe(e: &RedisError) -> String {
     } else if e.is_connection_dropped() {
         "connection dropped".into()
     } else {
-        format!("{} ({})", e.kind().to_string_lossy(), e.code().unwrap_or("-"))
+        format!(
+            "{} ({})",
+            e.kind().to_string_lossy(),
+            e.code().unwrap_or("-")
+        )
     }
 }
 

@@ -64,7 +64,9 @@ pub async fn check(handle: &RedisHandle, cache: Vec<NamespaceStats>) -> HealthRe
     for _ in 0..5 {
         let t = std::time::Instant::now();
         let r: Result<String, RedisUnavailable> = handle
-            .run(false, |mut c| async move { redis::cmd("PING").query_async(&mut c).await })
+            .run(false, |mut c| async move {
+                redis::cmd("PING").query_async(&mut c).await
+            })
             .await;
         match r {
             Ok(_) => pings.push(t.elapsed().as_secs_f64() * 1000.0),
@@ -81,7 +83,9 @@ pub async fn check(handle: &RedisHandle, cache: Vec<NamespaceStats>) -> HealthRe
     report.ping_ms_max = pings.last().copied();
 
     let info: Result<String, RedisUnavailable> = handle
-        .run(true, |mut c| async move { redis::cmd("INFO").query_async(&mut c).await })
+        .run(true, |mut c| async move {
+            redis::cmd("INFO").query_async(&mut c).await
+        })
         .await;
     if let Ok(info) = info {
         let field = |name: &str| -> Option<String> {
@@ -116,7 +120,8 @@ fn judge(r: &mut HealthReport) {
     if let Some(p) = r.ping_ms_p50
         && p > SLOW_PING_MS
     {
-        r.problems.push(format!("slow: ping p50 {p:.1} ms > {SLOW_PING_MS} ms"));
+        r.problems
+            .push(format!("slow: ping p50 {p:.1} ms > {SLOW_PING_MS} ms"));
     }
     if let Some(ratio) = r.memory_used_ratio
         && ratio > MEMORY_HIGH
@@ -133,7 +138,10 @@ fn judge(r: &mut HealthReport) {
                 .into(),
         );
     }
-    if r.eviction_policy.as_deref().is_some_and(|p| p.starts_with("allkeys")) {
+    if r.eviction_policy
+        .as_deref()
+        .is_some_and(|p| p.starts_with("allkeys"))
+    {
         r.problems.push(
             "maxmemory-policy allkeys-*: locks and idempotency keys may be evicted (use volatile-lru)".into(),
         );

@@ -97,7 +97,8 @@ fn push_part(key: &mut String, part: &KeyPart<'_>) {
         KeyPart::Digest(d) => {
             if !d.is_empty()
                 && d.len() <= 128
-                && d.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                && d.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
             {
                 key.push_str(d);
             } else {

@@ -6,8 +6,8 @@
 //! over every process, at most one interval behind.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -45,31 +45,57 @@ pub struct Delta {
     pub by: i64,
 }
 
-/// In-process accumulator.
+/// In-process accumulator. Lock-free on the hot path: counting is an atomic add on a
+/// per-namespace array found under a read lock that writers take only the first time a
+/// namespace is seen (a mutex here made concurrent cache hits park threads on futexes).
 #[derive(Debug)]
 pub struct Counters {
-    pending: Mutex<HashMap<&'static str, [i64; 7]>>,
-    totals: Mutex<HashMap<&'static str, [i64; 7]>>,
+    namespaces: RwLock<Vec<(&'static str, Arc<NsCounters>)>>,
     base: Instant,
     interval_ms: u64,
     last_flush_ms: AtomicU64,
 }
 
+#[derive(Debug, Default)]
+struct NsCounters {
+    pending: [AtomicI64; 7],
+    totals: [AtomicI64; 7],
+}
+
 impl Counters {
     pub fn new(flush_interval: Duration) -> Counters {
         Counters {
-            pending: Mutex::new(HashMap::new()),
-            totals: Mutex::new(HashMap::new()),
+            namespaces: RwLock::new(Vec::new()),
             base: Instant::now(),
             interval_ms: flush_interval.as_millis() as u64,
             last_flush_ms: AtomicU64::new(0),
         }
     }
 
+    fn of(&self, namespace: &'static str) -> Arc<NsCounters> {
+        if let Some((_, c)) = self
+            .namespaces
+            .read()
+            .expect("poisoned")
+            .iter()
+            .find(|(n, _)| *n == namespace)
+        {
+            return c.clone();
+        }
+        let mut all = self.namespaces.write().expect("poisoned");
+        if let Some((_, c)) = all.iter().find(|(n, _)| *n == namespace) {
+            return c.clone();
+        }
+        let c = Arc::new(NsCounters::default());
+        all.push((namespace, c.clone()));
+        c
+    }
+
     pub fn incr(&self, namespace: &'static str, counter: Counter) {
         let i = counter as usize;
-        self.pending.lock().expect("poisoned").entry(namespace).or_default()[i] += 1;
-        self.totals.lock().expect("poisoned").entry(namespace).or_default()[i] += 1;
+        let c = self.of(namespace);
+        c.pending[i].fetch_add(1, Ordering::Relaxed);
+        c.totals[i].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The pending deltas if the flush interval has passed (one caller wins), else none.
@@ -91,17 +117,17 @@ impl Counters {
 
     /// Every pending delta, now.
     pub fn take_all(&self) -> Vec<Delta> {
-        let mut pending = self.pending.lock().expect("poisoned");
+        let all = self.namespaces.read().expect("poisoned");
         let mut out = Vec::new();
-        for (ns, counts) in pending.iter_mut() {
-            for (i, n) in counts.iter_mut().enumerate() {
-                if *n != 0 {
+        for (ns, c) in all.iter() {
+            for (i, n) in c.pending.iter().enumerate() {
+                let by = n.swap(0, Ordering::AcqRel);
+                if by != 0 {
                     out.push(Delta {
                         namespace: ns,
                         field: FIELDS[i],
-                        by: *n,
+                        by,
                     });
-                    *n = 0;
                 }
             }
         }
@@ -110,20 +136,22 @@ impl Counters {
 
     /// Puts back deltas whose flush failed, so they go with a later one.
     pub fn restore(&self, deltas: Vec<Delta>) {
-        let mut pending = self.pending.lock().expect("poisoned");
         for d in deltas {
             if let Some(i) = FIELDS.iter().position(|f| *f == d.field) {
-                pending.entry(d.namespace).or_default()[i] += d.by;
+                self.of(d.namespace).pending[i].fetch_add(d.by, Ordering::AcqRel);
             }
         }
     }
 
     /// What this process counted since start (not reset by flushes).
     pub fn totals(&self) -> Vec<NamespaceStats> {
-        let totals = self.totals.lock().expect("poisoned");
-        let mut out: Vec<NamespaceStats> = totals
+        let all = self.namespaces.read().expect("poisoned");
+        let mut out: Vec<NamespaceStats> = all
             .iter()
-            .map(|(ns, c)| NamespaceStats::from_counts(ns, c))
+            .map(|(ns, c)| {
+                let counts: [i64; 7] = std::array::from_fn(|i| c.totals[i].load(Ordering::Relaxed));
+                NamespaceStats::from_counts(ns, &counts)
+            })
             .collect();
         out.sort_by(|a, b| a.namespace.cmp(&b.namespace));
         out

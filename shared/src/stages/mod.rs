@@ -64,7 +64,10 @@ pub enum StageError {
     #[error("file is {size} bytes, over the limit of {limit} bytes")]
     TooLarge { size: u64, limit: u64 },
     #[error("internal error in stage {stage}: {message}")]
-    Internal { stage: &'static str, message: String },
+    Internal {
+        stage: &'static str,
+        message: String,
+    },
 }
 
 impl StageError {

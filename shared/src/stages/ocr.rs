@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::model::OcrResult;
-use crate::ocr::{PDF_TEXT_METHOD, extract_pdf_text};
+use crate::ocr::{PDF_TEXT_METHOD, PDF_TEXT_VERSION, extract_pdf_text};
 use crate::redis::{CacheSpec, Cached, KeyPart};
 
 use super::{Deps, StageError};
@@ -19,13 +19,19 @@ pub const SCHEMA: u32 = 1;
 /// # Errors
 /// The file is not a readable PDF ([`StageError::Ocr`]); never cached.
 #[tracing::instrument(skip_all, fields(content_sha256 = %content_sha256, stage = "ocr"))]
-pub async fn run(deps: &Deps, bytes: Arc<Vec<u8>>, content_sha256: &str) -> Result<Cached<OcrResult>, StageError> {
+pub async fn run(
+    deps: &Deps,
+    bytes: Arc<Vec<u8>>,
+    content_sha256: &str,
+) -> Result<Cached<OcrResult>, StageError> {
+    // The method part carries the engine's version: a change in extraction invalidates.
+    let method = format!("{PDF_TEXT_METHOD}-{PDF_TEXT_VERSION}");
     let spec = CacheSpec {
         namespace: NAMESPACE,
         key: deps.cache.keys().key(
             NAMESPACE,
             SCHEMA,
-            &[KeyPart::Digest(content_sha256), KeyPart::Id(PDF_TEXT_METHOD)],
+            &[KeyPart::Digest(content_sha256), KeyPart::Id(&method)],
         ),
         schema: SCHEMA,
         ttl: deps.config.cache.ttl_ocr,

@@ -28,7 +28,11 @@ pub fn context_hash(mentions: &[Mention]) -> String {
 
 /// Canonical entities of a document whose content hash is `document_sha256`.
 #[tracing::instrument(skip_all, fields(stage = "resolve_entities", mentions = mentions.len()))]
-pub async fn run(deps: &Deps, document_sha256: &str, mentions: &[Mention]) -> Cached<Vec<CanonicalEntity>> {
+pub async fn run(
+    deps: &Deps,
+    document_sha256: &str,
+    mentions: &[Mention],
+) -> Cached<Vec<CanonicalEntity>> {
     let ctx = context_hash(mentions);
     let spec = CacheSpec {
         namespace: NAMESPACE,

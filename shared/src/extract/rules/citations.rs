@@ -13,9 +13,8 @@ use crate::model::EntityKind;
 // ---------------------------------------------------------------------------------------
 
 /// Federal district dockets: `3:24-cv-01234-JST`, `1:23-cr-00456`, `2:22-cv-01234-ABC-DEF`.
-static FEDERAL_DOCKET: LazyLock<Regex> = LazyLock::new(|| {
-    compile(r"\b\d{1,2}:\d{2}-[A-Za-z]{2,4}-\d{3,6}(?:-[A-Z]{2,5})*\b")
-});
+static FEDERAL_DOCKET: LazyLock<Regex> =
+    LazyLock::new(|| compile(r"\b\d{1,2}:\d{2}-[A-Za-z]{2,4}-\d{3,6}(?:-[A-Z]{2,5})*\b"));
 
 /// A number after a docket label; the label is context, the `num` group is the mention.
 /// The number must contain a digit and may mix letters, `-`, `:`, `/` and `.`.
@@ -47,12 +46,17 @@ fn find_case_numbers(text: &str, out: &mut Vec<Candidate>) {
             return;
         }
         // A docket number glued to more of a token is something else (a URL, a part no.).
-        if char_before(text, start).is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '/')
-        {
+        if char_before(text, start).is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '/') {
             return;
         }
         let end = start + s.len();
-        out.push(Candidate::new(EntityKind::CaseNumber, start, end, s.to_string(), confidence));
+        out.push(Candidate::new(
+            EntityKind::CaseNumber,
+            start,
+            end,
+            s.to_string(),
+            confidence,
+        ));
     };
     for m in FEDERAL_DOCKET.find_iter(text) {
         push(m.start(), m.end(), 0.95);
@@ -83,22 +87,33 @@ fn find_case_numbers(text: &str, out: &mut Vec<Candidate>) {
 
 /// One section number: `1983`, `78j(b)`, `2000e-2(a)(1)`, `1604.11`, `17200`.
 const SEC: &str = r"\d+[A-Za-z]{0,3}(?:[-.–]\d+[A-Za-z]{0,3})*(?:\([A-Za-z0-9]{1,4}\))*";
-/// What may follow the last section: `et seq.`.
-const ET_SEQ: &str = r"(?:,?[ \t]+et\s+seq\.)?";
 /// A section sign or word, optional.
 const SIGN: &str = r"(?:§§?|[Ss]ections?|[Ss]ecs?\.)";
 
 /// A list continuation after a section: `, 1343`, ` and 1343`, `–1345`.
 static SECTION_LIST_ITEM: LazyLock<Regex> = LazyLock::new(|| {
-    compile(&format!(r"^(?:\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|through|to)\s+|\s*[-–]\s*)(?:§\s*)?{SEC}"))
+    compile(&format!(
+        r"^(?:\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|through|to)\s+|\s*[-–]\s*)(?:§\s*)?{SEC}"
+    ))
 });
 
 /// `42 U.S.C. § 1983`, `28 U.S.C. §§ 1331`, `15 USC 78j(b)`, `29 C.F.R. § 1604.11`,
-/// `29 C.F.R. Part 1604`. The `rest` group marks where a section list may continue.
-static FEDERAL_CODE: LazyLock<Regex> = LazyLock::new(|| {
-    compile(&format!(
+/// `29 C.F.R. Part 1604`.
+fn federal_code_pattern() -> String {
+    format!(
         r"\b\d{{1,2}}[ \t]+(?:U\.[ \t]?S\.[ \t]?C\.(?:[ \t]?A\.)?|USC|C\.[ \t]?F\.[ \t]?R\.|CFR)\s*(?:{SIGN}|[Pp]art)?\s*{SEC}"
-    ))
+    )
+}
+
+static FEDERAL_CODE: LazyLock<Regex> = LazyLock::new(|| compile(&federal_code_pattern()));
+
+/// The name of an Act: `Securities Exchange Act of 1934`, `Americans with Disabilities Act`.
+/// Words may be separated by a line break: names of Acts are long and get wrapped.
+const ACT_NAME: &str = r"(?:[A-Z][A-Za-z'’\-]*\s+(?:(?:of|and|for|with|on|to|the|&)\s+)*){1,8}?Act(?:\s+of\s+\d{4})?";
+
+/// An Act cited with its codification: `Defend Trade Secrets Act, 18 U.S.C. § 1836`.
+static ACT_WITH_CODE: LazyLock<Regex> = LazyLock::new(|| {
+    compile(&format!(r"\b{ACT_NAME},?\s+(?:{code})", code = federal_code_pattern()))
 });
 
 /// Federal Rules, abbreviated or written out: `Fed. R. Civ. P. 12(b)(6)`,
@@ -137,10 +152,30 @@ static PART_OF_ACT: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Named statutes: `the Sherman Act`, `Securities Exchange Act of 1934`, `Americans with
 /// Disabilities Act`, `Fair Labor Standards Act`. Lower confidence than a citation.
-static NAMED_ACT: LazyLock<Regex> = LazyLock::new(|| {
-    compile(
-        r"\b(?:[A-Z][A-Za-z'’\-]*[ \t]+(?:(?:of|and|for|with|on|to|the|&)[ \t]+)*){1,8}?Act(?:[ \t]+of[ \t]+\d{4})?\b",
-    )
+static NAMED_ACT: LazyLock<Regex> = LazyLock::new(|| compile(&format!(r"\b{ACT_NAME}\b")));
+
+/// Reporters of published decisions, longest forms first.
+const REPORTER: &str = r"(?:U\.\s?S\.|S\.\s?Ct\.|L\.\s?Ed\.(?:\s?2d)?|F\.\s?Supp\.(?:\s?(?:2d|3d))?|F\.\s?App'x|F\.(?:\s?(?:2d|3d|4th))?|Cal\.\s?Rptr\.(?:\s?(?:2d|3d))?|Cal\.\s?App\.(?:\s?(?:2d|3d|4th|5th))?|Cal\.(?:\s?(?:2d|3d|4th|5th))?|N\.\s?E\.(?:\s?(?:2d|3d))?|N\.\s?W\.(?:\s?2d)?|S\.\s?E\.(?:\s?2d)?|S\.\s?W\.(?:\s?(?:2d|3d))?|So\.(?:\s?(?:2d|3d))?|P\.(?:\s?(?:2d|3d))?|A\.(?:\s?(?:2d|3d))?|N\.\s?Y\.(?:\s?(?:2d|3d))?|F\.\s?R\.\s?D\.|B\.\s?R\.|WL|U\.S\.\s?Dist\.\s?LEXIS)";
+
+/// One side of a case name: capitalised words, abbreviations and a few connectors
+/// (`Bell Atlantic Corp.`, `Department of Social Services`), and a comma-separated
+/// corporate suffix (`Wells Fargo Bank, N.A.`).
+const PARTY: &str = r"\p{Lu}[\p{L}'’\-]*\.?(?:[ \t]+(?:\p{Lu}[\p{L}'’\-]*\.?|&|of|the|and|for|de|ex|rel\.|in|on)){0,8}(?:,[ \t]+(?:Inc\.|N\.A\.|LLC|L\.L\.C\.|Ltd\.|Co\.|Corp\.|L\.P\.|LLP|et[ \t]+al\.))?";
+
+/// Decisions: `Bell Atlantic Corp. v. Twombly, 550 U.S. 544 (2007)`, `In re Checking
+/// Account Overdraft Litig., 275 F.R.D. 666 (S.D. Fla. 2011)`, with an optional pin cite
+/// and court/year parenthetical. The `v` group marks the `v.` of an adversarial caption.
+static CASE_CITATION: LazyLock<Regex> = LazyLock::new(|| {
+    compile(&format!(
+        r"(?:{PARTY}[ \t]+(?P<v>v\.)[ \t]+{PARTY}|\bIn[ \t]+re[ \t]+{PARTY}),\s+\d{{1,4}}\s+{REPORTER}\s+\d{{1,7}}(?:,\s*\d{{1,5}}(?:[-–]\d{{1,5}})?)?(?:\s+\((?:[^()\n]{{0,40}}\s)?\d{{4}}\))?"
+    ))
+});
+
+/// Short-form cites: `Iqbal, 556 U.S. at 678`.
+static SHORT_CASE_CITATION: LazyLock<Regex> = LazyLock::new(|| {
+    compile(&format!(
+        r"\p{{Lu}}[\p{{L}}'’\-]+,\s+\d{{1,4}}\s+{REPORTER}\s+at\s+\d{{1,5}}(?:[-–]\d{{1,5}})?"
+    ))
 });
 
 /// `U.S. Const. amend. XIV`, `U.S. Const. art. III, § 2`, `Cal. Const. art. I, § 1`.
@@ -162,6 +197,25 @@ fn find_statutes(text: &str, out: &mut Vec<Candidate>) {
             push_statute(text, m.start(), m.end(), 0.95, out);
         }
     }
+    for m in ACT_WITH_CODE.find_iter(text) {
+        let start = skip_words(text, m.start(), m.end(), is_leading_noise);
+        push_statute(text, start, m.end(), 0.95, out);
+    }
+    for caps in CASE_CITATION.captures_iter(text) {
+        let Some(whole) = caps.get(0) else { continue };
+        let start = match caps.name("v") {
+            Some(v) => case_name_start(text, whole.start(), v.start()),
+            None => whole.start(),
+        };
+        if caps.name("v").is_none_or(|v| start < v.start()) {
+            push_statute(text, start, whole.end(), 0.9, out);
+        }
+    }
+    for m in SHORT_CASE_CITATION.find_iter(text) {
+        if !is_leading_noise(m.as_str().split(',').next().unwrap_or_default()) {
+            push_statute(text, m.start(), m.end(), 0.85, out);
+        }
+    }
     for m in PART_OF_ACT.find_iter(text) {
         push_statute(text, m.start(), m.end(), 0.9, out);
     }
@@ -177,8 +231,9 @@ fn find_statutes(text: &str, out: &mut Vec<Candidate>) {
 }
 
 /// Extends the citation `start..end` over a list of further sections when its sign is
-/// plural (`§§ 1331 and 1343`, `§§ 201-203`), then over `et seq.`. A list item followed by a capitalised word
-/// is the volume of the next citation (`§ 1331 and 42 U.S.C. …`) and is left out.
+/// plural (`§§ 1331 and 1343`, `§§ 201-203`). A list item followed by a capitalised word
+/// is the volume of the next citation (`§§ 1331 and 42 U.S.C. …`) and is left out. A
+/// following `et seq.` is not taken: it is commentary on the citation, not part of it.
 fn extend_section_list(text: &str, start: usize, mut end: usize) -> usize {
     // Only a plural sign announces a list; after `§ 1983`, "and 28 days" is prose.
     let cited = &text[start..end];
@@ -191,11 +246,39 @@ fn extend_section_list(text: &str, start: usize, mut end: usize) -> usize {
         }
         end = item_end;
     }
-    static TAIL: LazyLock<Regex> = LazyLock::new(|| compile(&format!("^{ET_SEQ}")));
-    if let Some(m) = TAIL.find(&text[end..]) {
-        end += m.end();
-    }
     end
+}
+
+/// Where the first party's name starts, given the match start and the `v.`: after the
+/// last word that ends a sentence ("… the Court. Monell v. …") and after leading words
+/// such as "See" or "Under".
+fn case_name_start(text: &str, start: usize, v: usize) -> usize {
+    let mut name_start = start;
+    let mut pos = start;
+    for word in text[start..v].split(' ') {
+        pos += word.len() + 1;
+        if ends_sentence(word) {
+            name_start = pos;
+        }
+    }
+    skip_words(text, name_start.min(v), v, is_leading_noise)
+}
+
+/// True for a word ending in `.` that is not an abbreviation common in case names.
+fn ends_sentence(word: &str) -> bool {
+    const ABBREVIATIONS: &[&str] = &[
+        "corp", "inc", "co", "ltd", "bros", "cnty", "dist", "sch", "bd", "educ", "univ",
+        "atl", "mut", "ins", "am", "gov", "auth", "hosp", "servs", "serv", "mfg", "tel",
+        "elec", "ry", "fed", "sec", "nat", "int", "dep", "dept", "comm", "assn", "mgmt",
+        "prods", "sys", "tech", "techs", "indus", "fin", "invs", "cal", "ill", "tex", "fla",
+        "pa", "mich", "mass", "ariz", "wash", "colo", "conn", "del", "ga", "md", "minn",
+        "nev", "okla", "or", "tenn", "va", "wis", "st", "mt", "ft", "jr", "sr", "no",
+    ];
+    let Some(core) = word.strip_suffix('.') else { return false };
+    let is_abbreviation = core.chars().count() <= 1
+        || core.contains(['.', '\'', '’'])
+        || ABBREVIATIONS.contains(&core.to_lowercase().as_str());
+    !is_abbreviation
 }
 
 fn push_statute(text: &str, start: usize, end: usize, confidence: f32, out: &mut Vec<Candidate>) {
@@ -203,7 +286,13 @@ fn push_statute(text: &str, start: usize, end: usize, confidence: f32, out: &mut
         return;
     }
     let normalized = collapse_whitespace(&text[start..end]);
-    out.push(Candidate::new(EntityKind::Statute, start, end, normalized, confidence));
+    out.push(Candidate::new(
+        EntityKind::Statute,
+        start,
+        end,
+        normalized,
+        confidence,
+    ));
 }
 
 pub(super) fn find(text: &str, out: &mut Vec<Candidate>) {

@@ -9,7 +9,9 @@ use super::{Candidate, char_after, char_before};
 use crate::model::EntityKind;
 
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
-    compile(r"(?i)[a-z0-9][a-z0-9._%+\-]*@[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?)*\.[a-z]{2,24}")
+    compile(
+        r"(?i)[a-z0-9][a-z0-9._%+\-]*@[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?)*\.[a-z]{2,24}",
+    )
 });
 
 /// NANP numbers: optional `+1`/`1` country prefix, a 3-digit area code (in parentheses or
@@ -32,7 +34,13 @@ pub(super) fn find(text: &str, out: &mut Vec<Candidate>) {
             continue;
         }
         let normalized = text[start..end].to_lowercase();
-        out.push(Candidate::new(EntityKind::Email, start, end, normalized, 0.99));
+        out.push(Candidate::new(
+            EntityKind::Email,
+            start,
+            end,
+            normalized,
+            0.99,
+        ));
     }
 
     for m in PHONE.find_iter(text) {
@@ -53,6 +61,12 @@ pub(super) fn find(text: &str, out: &mut Vec<Candidate>) {
             11 if digits.starts_with('1') => format!("+{digits}"),
             _ => continue,
         };
-        out.push(Candidate::new(EntityKind::Phone, start, end, normalized, 0.9));
+        out.push(Candidate::new(
+            EntityKind::Phone,
+            start,
+            end,
+            normalized,
+            0.9,
+        ));
     }
 }

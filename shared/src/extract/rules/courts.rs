@@ -62,13 +62,17 @@ static COURTS: LazyLock<Vec<CourtRule>> = LazyLock::new(|| {
         // Delaware Court of Chancery; California Superior Court
         (format!(r"(?i)\b{state}\s+(?:Court\s+of\s+(?:Chancery|Appeals?)|Superior\s+Court|Chancery\s+Court|Circuit\s+Court|Court\s+of\s+Common\s+Pleas)"), 0.9),
         // San Francisco Superior Court; Cook County Circuit Court
-        (format!(r"\b{NAMES}(?:\s+County)?\s+(?:Superior|Circuit|Probate|Family)\s+Court"), 0.85),
+        (format!(r"{NAMES}(?:\s+County)?\s+(?:Superior|Circuit|Probate|Family)\s+Court"), 0.85),
     ];
     let last = patterns.len() - 1;
     patterns
         .into_iter()
         .enumerate()
-        .map(|(i, (p, confidence))| CourtRule { re: compile(&p), confidence, place_first: i == last })
+        .map(|(i, (p, confidence))| CourtRule {
+            re: compile(&p),
+            confidence,
+            place_first: i == last,
+        })
         .collect()
 });
 
@@ -77,17 +81,28 @@ pub(super) fn find(text: &str, out: &mut Vec<Candidate>) {
         for m in rule.re.find_iter(text) {
             // "The", "Plaintiff" etc. before a county-prefixed court name are not part of it.
             let start = skip_words(text, m.start(), m.end(), is_leading_noise);
-            let Some((start, end)) = trim_span(text, start, m.end(), &[',']) else { continue };
+            let Some((start, end)) = trim_span(text, start, m.end(), &[',']) else {
+                continue;
+            };
             if char_before(text, start).is_some_and(char::is_alphanumeric) {
                 continue;
             }
             // "the Superior Court" names no particular court.
-            let first = text[start..end].split_whitespace().next().unwrap_or_default();
+            let first = text[start..end]
+                .split_whitespace()
+                .next()
+                .unwrap_or_default();
             let generic = ["superior", "circuit", "probate", "family", "county"];
             if rule.place_first && generic.contains(&first.to_lowercase().as_str()) {
                 continue;
             }
-            out.push(Candidate::collapsed(EntityKind::Court, text, start, end, rule.confidence));
+            out.push(Candidate::collapsed(
+                EntityKind::Court,
+                text,
+                start,
+                end,
+                rule.confidence,
+            ));
         }
     }
 }

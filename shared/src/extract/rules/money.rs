@@ -13,13 +13,14 @@ const AMOUNT: &str = r"(?P<int>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<frac>\d+))?";
 const SCALE: &str = r"(?:[ \t]+(?P<scale>thousand|million|billion|trillion)\b)?";
 
 /// `$250,000`, `US$ 5`, `€10,000`, `£3.50`, `$2.5 million`.
-static SYMBOL: LazyLock<Regex> = LazyLock::new(|| {
-    compile(&format!(r"(?i)(?P<cur>US\$|\$|€|£)[ \t]?{AMOUNT}{SCALE}"))
-});
+static SYMBOL: LazyLock<Regex> =
+    LazyLock::new(|| compile(&format!(r"(?i)(?P<cur>US\$|\$|€|£)[ \t]?{AMOUNT}{SCALE}")));
 
 /// `USD 4,500`, `EUR 10,000.00`, `USD 2 million`.
 static CODE_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
-    compile(&format!(r"\b(?P<cur>USD|EUR|GBP|CAD|AUD|CHF|JPY)[ \t]?{AMOUNT}{SCALE}"))
+    compile(&format!(
+        r"\b(?P<cur>USD|EUR|GBP|CAD|AUD|CHF|JPY)[ \t]?{AMOUNT}{SCALE}"
+    ))
 });
 
 /// `4,500 USD`, `250,000 dollars`, `2.5 million U.S. dollars`, `10,000 euros`.
@@ -39,7 +40,9 @@ pub(super) fn find(text: &str, out: &mut Vec<Candidate>) {
             {
                 continue;
             }
-            let Some(normalized) = normalize(&caps) else { continue };
+            let Some(normalized) = normalize(&caps) else {
+                continue;
+            };
             out.push(Candidate::new(
                 EntityKind::Money,
                 whole.start(),
@@ -60,7 +63,13 @@ fn normalize(caps: &Captures<'_>) -> Option<String> {
         "£" | "gbp" => "GBP",
         c if c.ends_with("dollars") => "USD",
         c if c.starts_with("pounds") => "GBP",
-        c => return Some(format!("{} {}", c.to_ascii_uppercase(), amount_in_cents(caps)?)),
+        c => {
+            return Some(format!(
+                "{} {}",
+                c.to_ascii_uppercase(),
+                amount_in_cents(caps)?
+            ));
+        }
     };
     Some(format!("{code} {}", amount_in_cents(caps)?))
 }
@@ -81,9 +90,17 @@ fn amount_in_cents(caps: &Captures<'_>) -> Option<String> {
         },
     };
     let denom = 10u128.checked_pow(u32::try_from(frac.len()).ok()?)?;
-    let frac_value: u128 = if frac.is_empty() { 0 } else { frac.parse().ok()? };
+    let frac_value: u128 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().ok()?
+    };
     // value = (int + frac/denom) * scale, in cents, rounded half up.
-    let numerator = int.checked_mul(denom)?.checked_add(frac_value)?.checked_mul(scale)?.checked_mul(100)?;
+    let numerator = int
+        .checked_mul(denom)?
+        .checked_add(frac_value)?
+        .checked_mul(scale)?
+        .checked_mul(100)?;
     let cents = (numerator + denom / 2) / denom;
     Some(format!("{}.{:02}", cents / 100, cents % 100))
 }

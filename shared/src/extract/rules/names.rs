@@ -4,27 +4,31 @@
 //! prefix); people by the context around the name (honorifics, roles, signature blocks,
 //! `Esq.`, captions) and, last, by the bare shape of two to four capitalised words.
 
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::lexicon::{compile, is_leading_noise, is_not_name_word};
-use super::{Candidate, Tier, char_before, collapse_whitespace};
+use super::lexicon::{compile, fold, is_given_name, is_leading_noise, is_not_name_word};
+use super::{Candidate, Tier, collapse_whitespace, starts_word, tok, tokens};
 use crate::model::EntityKind;
 
 /// A capitalised word of an organisation name: `Acme`, `AT&T`, `U.S.`, `J.P.`, `3M`, `21st`.
-const ORG_WORD: &str = r"(?:\p{Lu}\.(?:\p{Lu}\.)+|\p{Lu}[\p{L}\p{N}&'’\-]*|\d+(?:st|nd|rd|th)?[\p{L}]*)";
+const ORG_WORD: &str =
+    r"(?:\p{Lu}\.(?:\p{Lu}\.)+|\p{Lu}[\p{L}\p{N}&'’\-]*|\d+(?:st|nd|rd|th)?[\p{L}]*)";
 /// Lower-case words allowed inside an organisation name.
 const ORG_CONNECTOR: &str = r"(?:&|and|of|the|for|de|du|la|von|van|on|in)";
 
 /// Corporate suffixes that end a name (a second one may follow: `Co., Ltd.`).
+#[rustfmt::skip]
 const STRONG_SUFFIXES: &[&str] = &[
-    "Inc.", "Inc", "Incorporated", "LLC", "L.L.C.", "LLP", "L.L.P.", "Ltd.", "Ltd", "Limited",
-    "Corp.", "Corp", "Corporation", "Company", "Co.", "P.C.", "PC", "PLLC", "P.L.L.C.",
-    "P.A.", "N.A.", "GmbH", "S.A.", "AG", "plc", "PLC", "L.P.", "LP", "LLLP",
+    "Inc.", "Inc", "Incorporated", "LLC", "L.L.C.", "LLP", "L.L.P.", "Ltd.", "Ltd",
+    "Limited", "Corp.", "Corp", "Corporation", "Company", "Co.", "P.C.", "PC", "PLLC",
+    "P.L.L.C.", "P.A.", "N.A.", "GmbH", "S.A.", "AG", "plc", "PLC", "L.P.", "LP", "LLLP",
 ];
 
 /// Institutional words that end a name but may also occur inside one.
+#[rustfmt::skip]
 const WEAK_SUFFIXES: &[&str] = &[
     "Bank", "University", "College", "Association", "Foundation", "Institute", "Agency",
     "Commission", "Authority", "Bureau", "Trust", "Holdings", "Group", "Partners",
@@ -32,43 +36,66 @@ const WEAK_SUFFIXES: &[&str] = &[
     "Board", "Council", "Administration", "Service",
 ];
 
-/// `(?:Inc\.|INC\.|…)`: every suffix as written and in upper case, longest first.
+/// `(?:Inc\.|INC\.|LLC\b|…)`: every suffix as written and in upper case, longest first.
+/// A suffix that does not end in `.` must end a word ("AG" is not the start of
+/// "AGREEMENT").
 fn suffix_pattern(words: &[&str]) -> String {
-    let mut alts: Vec<String> = Vec::new();
-    for w in words {
-        alts.push(regex::escape(w));
-        let upper = w.to_uppercase();
-        if upper != *w {
-            alts.push(regex::escape(&upper));
-        }
-    }
-    alts.sort_by_key(|a| std::cmp::Reverse(a.len()));
-    alts.dedup();
+    let mut forms: Vec<String> = words
+        .iter()
+        .flat_map(|w| [w.to_string(), w.to_uppercase()])
+        .collect();
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms.dedup();
+    let alts: Vec<String> = forms
+        .iter()
+        .map(|f| {
+            let boundary = if f.ends_with('.') { "" } else { r"\b" };
+            format!("{}{boundary}", regex::escape(f))
+        })
+        .collect();
     format!("(?:{})", alts.join("|"))
 }
 
+/// Every corporate suffix as written and in upper case.
+static STRONG_SUFFIX_SET: LazyLock<HashSet<String>> = LazyLock::new(|| {
+    STRONG_SUFFIXES
+        .iter()
+        .flat_map(|s| [s.to_string(), s.to_uppercase()])
+        .collect()
+});
+
 /// True if `token` (trailing `,` ignored) is a corporate suffix.
 fn is_strong_suffix(token: &str) -> bool {
-    let t = token.trim_end_matches(',');
-    STRONG_SUFFIXES.iter().any(|s| *s == t || s.to_uppercase() == t)
+    STRONG_SUFFIX_SET.contains(token.trim_end_matches(','))
 }
 
 /// Name + suffix: `Smith & Wesson LLP`, `Acme Widgets, Inc.`, `Wells Fargo Bank, N.A.`,
-/// `Securities and Exchange Commission`, `ACME CORPORATION`.
+/// `Harlan, Bishop & Greer LLP`, `Securities and Exchange Commission`, `ACME CORPORATION`.
+/// Commas between words are allowed here and judged in [`shape_org`].
 static ORG_SUFFIXED: LazyLock<Regex> = LazyLock::new(|| {
     let strong = suffix_pattern(STRONG_SUFFIXES);
     let weak = suffix_pattern(WEAK_SUFFIXES);
     compile(&format!(
-        r"\b{ORG_WORD}(?:[ \t]+(?:{ORG_CONNECTOR}[ \t]+)*{ORG_WORD}){{0,6}}(?:,?[ \t]+{strong}|[ \t]+{weak}(?-u:\b))(?:,?[ \t]+{strong})*"
+        r"{ORG_WORD}(?:,?[ \t]+(?:{ORG_CONNECTOR}[ \t]+)*{ORG_WORD}){{0,6}}(?:,?(?:[ \t]+&)?[ \t]+{strong}|[ \t]+{weak})(?:,?[ \t]+{strong})*"
     ))
 });
 
-/// Prefix forms: `Department of Justice`, `University of California`, `Bank of America,
-/// N.A.`, `U.S. Department of Labor`.
-static ORG_PREFIXED: LazyLock<Regex> = LazyLock::new(|| {
+/// Prefix forms of institutions: `Department of Justice`, `University of California`,
+/// `Bank of America, N.A.`, `U.S. Department of Health and Human Services`.
+static ORG_INSTITUTION: LazyLock<Regex> = LazyLock::new(|| {
     let strong = suffix_pattern(STRONG_SUFFIXES);
     compile(&format!(
-        r"\b(?:{ORG_WORD}[ \t]+){{0,3}}(?:Department|University|Bank|College|Bureau|Commission|Institute|Agency|DEPARTMENT|UNIVERSITY|BANK)[ \t]+(?:of|OF)[ \t]+(?:(?:the|THE)[ \t]+)?{ORG_WORD}(?:[ \t]+(?:(?:and|&)[ \t]+)?{ORG_WORD}){{0,3}}(?:,?[ \t]+{strong})*"
+        r"(?:{ORG_WORD}[ \t]+){{0,3}}(?:Department|University|Bank|College|Bureau|Commission|Institute|Agency|DEPARTMENT|UNIVERSITY|BANK|BUREAU|COMMISSION|AGENCY)[ \t]+(?:of|OF)[ \t]+(?:(?:the|THE)[ \t]+)?{ORG_WORD}(?:[ \t]+(?:(?:and|AND|&)[ \t]+)?{ORG_WORD}){{0,3}}(?:,?[ \t]+{strong})*"
+    ))
+});
+
+/// Municipal bodies: `City of Alder Bay`, `Office of the City Attorney, City of Alder
+/// Bay`, `CITY OF ALDER BAY`. No "and" inside: "the City of Alder Bay and Daniel Kessler"
+/// names two parties. (`County of X` is a LOCATION.)
+static ORG_MUNICIPAL: LazyLock<Regex> = LazyLock::new(|| {
+    let place = format!(r"{ORG_WORD}(?:[ \t]+{ORG_WORD}){{0,3}}");
+    compile(&format!(
+        r"\b(?:City|Town|Village|Office|CITY|TOWN|VILLAGE|OFFICE)[ \t]+(?:of|OF)[ \t]+(?:(?:the|THE)[ \t]+)?{place}(?:,[ \t]+(?:City|County|Town|CITY|COUNTY|TOWN)[ \t]+(?:of|OF)[ \t]+{place})?"
     ))
 });
 
@@ -77,7 +104,7 @@ const NAME_TOKEN: &str = r"(?:\p{Lu}['’])?\p{Lu}[\p{L}'’\-]+";
 /// A middle initial.
 const INITIAL: &str = r"\p{Lu}\.";
 /// Generational suffix.
-const GENERATION: &str = r"(?:,?[ \t]+(?:Jr\.|Sr\.|JR\.|SR\.|II|III|IV)(?-u:\b))?";
+const GENERATION: &str = r"(?:,?[ \t]+(?:Jr\.|Sr\.|JR\.|SR\.|II|III|IV)\b)?";
 
 /// A personal name after a cue: one to four words, initials allowed after the first.
 fn cued_name() -> String {
@@ -107,25 +134,99 @@ static PERSON_CUES: LazyLock<Vec<PersonCue>> = LazyLock::new(|| {
     let name = cued_name();
     let patterns = [
         // Mr. Smith, Hon. William H. Alsup, MR. SMITH: (transcript speakers), Dr Roe
-        (format!(r"\b(?:Mr|Ms|Mrs|Dr|Hon|Prof|MR|MS|MRS|DR|HON|PROF)\.?[ \t]+{name}"), Cue::Before, 0.85),
-        (format!(r"\b(?:Miss|Madam|Honorable|HONORABLE)[ \t]+{name}"), Cue::Before, 0.85),
+        (
+            format!(r"\b(?:Mr|Ms|Mrs|Dr|Hon|Prof|MR|MS|MRS|DR|HON|PROF)\.?[ \t]+{name}"),
+            Cue::Before,
+            0.85,
+        ),
+        (
+            format!(r"\b(?:Miss|Madam|Honorable|HONORABLE)[ \t]+{name}"),
+            Cue::Before,
+            0.85,
+        ),
         // Judge Alsup, Magistrate Judge Jane Roe, Justice Kagan
-        (format!(r"\b(?:(?:Chief|Magistrate|District|Circuit|Bankruptcy|Presiding)[ \t]+)?(?:Judge|Justice|JUDGE|JUSTICE)[ \t]+{name}"), Cue::Before, 0.85),
+        (
+            format!(
+                r"\b(?:(?:Chief|Magistrate|District|Circuit|Bankruptcy|Presiding)[ \t]+)?(?:Judge|Justice|JUDGE|JUSTICE)[ \t]+{name}"
+            ),
+            Cue::Before,
+            0.85,
+        ),
         // Signature blocks: /s/ Jane Roe, By: John Smith, Name: Jane Roe
         (format!(r"/s/[ \t]*{name}"), Cue::Before, 0.85),
-        (format!(r"\b(?:By|BY|Name|NAME|Signed|Print(?:ed)?[ \t]+Name)[ \t]*:[ \t]*(?:/s/[ \t]*)?{name}"), Cue::Before, 0.85),
+        (
+            format!(
+                r"\b(?:By|BY|Name|NAME|Signed|Print(?:ed)?[ \t]+Name)[ \t]*:[ \t]*(?:/s/[ \t]*)?{name}"
+            ),
+            Cue::Before,
+            0.85,
+        ),
+        // Reported by: Linda Cho; Attn: Jane Roe
+        (
+            format!(r"(?i:reported[ \t]+by|attn|attention)[ \t]*:[ \t]*{name}"),
+            Cue::Before,
+            0.85,
+        ),
+        // DEPOSITION OF JOSÉ RAMÍREZ; Declaration of Jane Roe
+        (
+            format!(r"\b(?i:deposition|testimony|declaration|affidavit)[ \t]+(?i:of)[ \t]+{name}"),
+            Cue::Before,
+            0.85,
+        ),
         // Jane Roe, Esq.
-        (format!(r"{name},?[ \t]+(?:Esq\.|Esquire|ESQ\.)"), Cue::After, 0.85),
+        (
+            format!(r"{name},?[ \t]+(?:Esq\.|Esquire|ESQ\.)"),
+            Cue::After,
+            0.85,
+        ),
         // Roles: Plaintiff Jane Roe, deponent John Smith, Attorney Mary Major
-        (format!(r"\b(?:Plaintiffs?|Defendants?|Petitioners?|Respondents?|Appellants?|Appellees?|Claimants?|Movants?|[Dd]eponent|[Ww]itness|[Aa]ttorney|[Cc]ounsel|Officer|Detective|Agent|Trustee|Arbitrator|Mediator|Sergeant|Deputy|Professor|Senator|Governor)[ \t]+{name}"), Cue::Before, 0.8),
+        (
+            format!(
+                r"\b(?:Plaintiffs?|Defendants?|Petitioners?|Respondents?|Appellants?|Appellees?|Claimants?|Movants?|[Dd]eponent|[Ww]itness|[Aa]ttorney|[Cc]ounsel|Officer|Detective|Agent|Trustee|Arbitrator|Mediator|Sergeant|Deputy|Professor|Senator|Governor|PLAINTIFFS?|DEFENDANTS?)[ \t]+{name}"
+            ),
+            Cue::Before,
+            0.8,
+        ),
         // Captions: JANE ROE, an individual,
-        (format!(r"{name},[ \t]*(?:an[ \t]+individual|individually|AN[ \t]+INDIVIDUAL|INDIVIDUALLY)"), Cue::After, 0.8),
+        (
+            format!(
+                r"{name},[ \t]*(?:an[ \t]+individual|individually|AN[ \t]+INDIVIDUAL|INDIVIDUALLY)"
+            ),
+            Cue::After,
+            0.8,
+        ),
+        // Captions: MARIA DELGADO, Plaintiff,
+        (
+            format!(
+                r"{name},[ \t]*(?:Plaintiffs?|Defendants?|Petitioners?|Respondents?|PLAINTIFFS?|DEFENDANTS?)\b"
+            ),
+            Cue::After,
+            0.8,
+        ),
+        // Signature of a judge: the name on its own line over the title.
+        (
+            format!(
+                r"(?m)^[ \t]*{name}[ \t]*\r?\n[ \t]*(?:United[ \t]+States[ \t]+)?(?:Chief[ \t]+)?(?:(?:District|Magistrate|Circuit|Bankruptcy|Superior[ \t]+Court)[ \t]+)?Judge\b"
+            ),
+            Cue::After,
+            0.85,
+        ),
         // Captions: a name on its own line over a Plaintiff/Defendant line.
-        (format!(r"(?m)^[ \t]*{name},?[ \t]*\r?\n[ \t]*(?:Plaintiffs?|Defendants?|Petitioners?|Respondents?|PLAINTIFFS?|DEFENDANTS?)\b"), Cue::After, 0.75),
+        (
+            format!(
+                r"(?m)^[ \t]*{name},?[ \t]*\r?\n[ \t]*(?:Plaintiffs?|Defendants?|Petitioners?|Respondents?|PLAINTIFFS?|DEFENDANTS?)\b"
+            ),
+            Cue::After,
+            0.75,
+        ),
     ];
     patterns
         .into_iter()
-        .map(|(p, cue, confidence)| PersonCue { re: compile(&p), cue, confidence })
+        .map(|(p, cue, confidence)| PersonCue {
+            re: compile(&p),
+            cue,
+            confidence,
+        })
         .collect()
 });
 
@@ -140,14 +241,17 @@ static CAPTION_PARTIES: LazyLock<Regex> = LazyLock::new(|| {
 /// Two to four title-case words (with optional middle initials): the bare name shape.
 static NAME_RUN: LazyLock<Regex> = LazyLock::new(|| {
     let word = r"(?:\p{Lu}['’])?\p{Lu}\p{Ll}[\p{L}'’\-]*";
-    compile(&format!(r"\b{word}(?:[ \t]+(?:{INITIAL}|{word}))+{GENERATION}"))
+    compile(&format!(
+        r"{word}(?:[ \t]+(?:{INITIAL}|{word}))+{GENERATION}"
+    ))
 });
 
 pub(super) fn find(text: &str, out: &mut Vec<Candidate>) {
     find_orgs(text, out);
-    find_cued_people(text, out);
-    find_caption_parties(text, out);
-    find_name_runs(text, out);
+    let mut known = HashSet::new();
+    find_cued_people(text, &mut known, out);
+    find_caption_parties(text, &mut known, out);
+    find_name_runs(text, &known, out);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -155,55 +259,91 @@ pub(super) fn find(text: &str, out: &mut Vec<Candidate>) {
 // ---------------------------------------------------------------------------------------
 
 fn find_orgs(text: &str, out: &mut Vec<Candidate>) {
-    // Scanned by hand so that, after cutting "Acme LLC and Beta LLC" at the first suffix,
-    // the search resumes right after it and still finds "Beta LLC".
-    let mut pos = 0;
-    while let Some(m) = ORG_SUFFIXED.find_at(text, pos) {
-        let (cut_end, org) = shape_org(text, m.start(), m.end());
-        if let Some((s, e)) = org {
-            out.push(Candidate::collapsed(EntityKind::Org, text, s, e, 0.8));
-        }
-        pos = cut_end.max(m.start() + 1);
-        while !text.is_char_boundary(pos) {
-            pos += 1;
-        }
-    }
-    for m in ORG_PREFIXED.find_iter(text) {
+    find_suffixed_orgs(text, 0, text.len(), out);
+    for m in ORG_INSTITUTION.find_iter(text).chain(ORG_MUNICIPAL.find_iter(text)) {
         let tokens = tokens(text, m.start(), m.end());
         // Drop trailing role words ("University of California Plaintiff").
-        let keep = tokens.iter().rposition(|&(s, e)| !is_leading_noise(&text[s..e]));
+        let keep = tokens
+            .iter()
+            .rposition(|&(s, e)| !is_leading_noise(&text[s..e]));
         let Some(last) = keep else { continue };
         let end = tokens[last].1;
         let start = first_kept(text, &tokens[..=last]);
-        if let Some(start) = start {
+        if let Some(start) = start.filter(|&s| starts_word(text, s)) {
             out.push(Candidate::collapsed(EntityKind::Org, text, start, end, 0.8));
         }
     }
 }
 
+/// Suffixed organisations in `text[from..to]`. Scanned by hand so that, after cutting
+/// "Acme LLC and Beta LLC" at the first suffix, the search resumes right after it and
+/// still finds "Beta LLC"; and so that the part left before a split ("Wesley Chapel
+/// Holdings" in "Wesley Chapel Holdings and Sunrise Senior Living, LLC") is searched again
+/// on its own.
+fn find_suffixed_orgs(text: &str, from: usize, to: usize, out: &mut Vec<Candidate>) {
+    let haystack = &text[..to];
+    let mut pos = from;
+    while let Some(m) = ORG_SUFFIXED.find_at(haystack, pos) {
+        let shaped = shape_org(text, m.start(), m.end());
+        if let Some((s, e)) = shaped.span.filter(|&(s, _)| starts_word(text, s)) {
+            out.push(Candidate::collapsed(EntityKind::Org, text, s, e, 0.8));
+        }
+        if let Some(left_end) = shaped.left_end {
+            find_suffixed_orgs(text, m.start(), left_end, out);
+        }
+        pos = shaped.resume.max(m.start() + 1);
+        while !text.is_char_boundary(pos) {
+            pos += 1;
+        }
+    }
+}
+
+/// A suffixed-organisation match after [`shape_org`].
+struct ShapedOrg {
+    /// Where the scan resumes: after the first corporate suffix.
+    resume: usize,
+    /// The organisation, if one is left.
+    span: Option<(usize, usize)>,
+    /// Where the words cut off before the name end, if any were.
+    left_end: Option<usize>,
+}
+
+/// Institutional words that may stand before an "of" inside a corporate name ("Bank of
+/// America Corporation"); before any other "of" the words are a description ("Board of
+/// Directors of Acme Corp.", "Preferred Stock of Acme Corp.").
+const OF_HEADS: &[&str] = &[
+    "bank", "university", "college", "institute", "bureau", "department", "commission",
+    "agency", "society", "association", "federation", "union", "trust", "church",
+    "hospital", "foundation", "fund", "council", "authority", "company", "insurance",
+];
+
 /// Shapes a suffixed-organisation match: ends it after its first corporate suffix (and
-/// any suffix right after), starts it after the last role or sentence word. Returns where
-/// the scan should resume and the organisation's span, if one is left.
-fn shape_org(text: &str, start: usize, end: usize) -> (usize, Option<(usize, usize)>) {
+/// any suffix right after), starts it after the last role or sentence word.
+fn shape_org(text: &str, start: usize, end: usize) -> ShapedOrg {
     let tokens = tokens(text, start, end);
     // End after the first corporate suffix that follows at least one name word.
     let mut last = tokens.len() - 1;
+    // Index of the first suffix word: the name is what comes before it.
+    let mut suffix_at = last;
     if let Some(i) = (1..tokens.len()).find(|&i| is_strong_suffix(tok(text, tokens[i]))) {
         last = i;
+        suffix_at = i;
         while last + 1 < tokens.len() && is_strong_suffix(tok(text, tokens[last + 1])) {
             last += 1;
         }
     }
     let tokens = &tokens[..=last];
-    let span_end = tokens[last].1;
+    let span_end = tokens[last].0 + tok(text, tokens[last]).trim_end_matches(',').len();
     let corporate = is_strong_suffix(tok(text, tokens[last]));
 
     // Start after the last role/sentence word before the suffix. "and" separates two
     // parties before a corporate suffix ("Jane Roe and Acme Corp."), but is part of an
     // agency's name ("Securities and Exchange Commission").
-    let connectors = ["of", "the", "for", "&", "de", "du", "la", "von", "van", "on", "in"];
+    let connectors = [
+        "of", "the", "for", "&", "de", "du", "la", "von", "van", "on", "in",
+    ];
     let mut first = 0;
-    for (i, &t) in tokens[..last].iter().enumerate() {
+    for (i, &t) in tokens[..suffix_at].iter().enumerate() {
         let w = tok(text, t);
         let splits = if w.eq_ignore_ascii_case("and") {
             corporate
@@ -214,8 +354,33 @@ fn shape_org(text: &str, start: usize, end: usize) -> (usize, Option<(usize, usi
             first = i + 1;
         }
     }
+    // Commas inside a name: "Harlan, Bishop & Greer LLP" is one firm (single names listed
+    // before an "&"), "Jane Roe, Acme Corp." a person and a company. The comma right
+    // before a suffix ("Acme Widgets, Inc.") is part of the name.
+    let commas: Vec<usize> = (first..suffix_at)
+        .filter(|&i| i + 1 < suffix_at && tok(text, tokens[i]).ends_with(','))
+        .collect();
+    if let Some(&last_comma) = commas.last() {
+        let listed_names = commas.iter().enumerate().all(|(j, &i)| i == first + j);
+        let ampersand = tokens[last_comma + 1..suffix_at].iter().any(|&t| tok(text, t) == "&");
+        if !(listed_names && ampersand) {
+            first = last_comma + 1;
+        }
+    }
+    // "of" inside a corporate name needs an institution before it.
+    if corporate {
+        if let Some(k) = (first..suffix_at).rev().find(|&i| tok(text, tokens[i]) == "of") {
+            let head = tokens[first..k]
+                .iter()
+                .any(|&t| OF_HEADS.contains(&tok(text, t).to_lowercase().as_str()));
+            if !head {
+                first = k + 1;
+            }
+        }
+    }
+    let left_end = (first > 0).then(|| tokens[first - 1].1);
     let Some(span_start) = first_kept(text, &tokens[first..]) else {
-        return (span_end, None);
+        return ShapedOrg { resume: span_end, span: None, left_end };
     };
     // What is left before the suffix must be a name, not "The Company", "Insurance
     // Company" or a bare suffix.
@@ -231,10 +396,8 @@ fn shape_org(text: &str, start: usize, end: usize) -> (usize, Option<(usize, usi
         [only, _weak] if !corporate => is_not_name_word(only),
         _ => false,
     };
-    if generic {
-        return (span_end, None);
-    }
-    (span_end, Some((span_start, span_end)))
+    let span = (!generic).then_some((span_start, span_end));
+    ShapedOrg { resume: span_end, span, left_end }
 }
 
 /// Start of the first token that is neither a leading noise word nor a connector.
@@ -254,26 +417,34 @@ fn first_kept(text: &str, tokens: &[(usize, usize)]) -> Option<usize> {
 // PERSON
 // ---------------------------------------------------------------------------------------
 
-fn find_cued_people(text: &str, out: &mut Vec<Candidate>) {
+/// Names found through a cue. Their words go into `known`, so that the bare-name
+/// heuristic trusts "Maria Delgado" once "Ms. Delgado" has been seen.
+fn find_cued_people(text: &str, known: &mut HashSet<String>, out: &mut Vec<Candidate>) {
     for rule in PERSON_CUES.iter() {
         for caps in rule.re.captures_iter(text) {
-            let Some(name) = caps.name("name") else { continue };
+            let Some(name) = caps.name("name") else {
+                continue;
+            };
             let mut start = name.start();
             if rule.cue == Cue::After {
                 let toks = tokens(text, name.start(), name.end());
-                if let Some(i) = toks.iter().rposition(|&t| is_not_name_word(tok(text, t))) {
-                    let Some(&(s, _)) = toks.get(i + 1) else { continue };
+                if let Some(i) = toks.iter().rposition(|&t| is_non_name(tok(text, t))) {
+                    let Some(&(s, _)) = toks.get(i + 1) else {
+                        continue;
+                    };
                     start = s;
                 }
             }
             if let Some((s, e)) = person_span(text, start, name.end(), 1) {
+                remember(text, s, e, known);
                 out.push(person(text, s, e, rule.confidence, Tier::Named));
             }
         }
     }
 }
 
-fn find_caption_parties(text: &str, out: &mut Vec<Candidate>) {
+/// Parties of `X v. Y` that look like people (two or more name words).
+fn find_caption_parties(text: &str, known: &mut HashSet<String>, out: &mut Vec<Candidate>) {
     for caps in CAPTION_PARTIES.captures_iter(text) {
         for (side, group) in [("left", caps.name("left")), ("right", caps.name("right"))] {
             let Some(g) = group else { continue };
@@ -281,27 +452,32 @@ fn find_caption_parties(text: &str, out: &mut Vec<Candidate>) {
             // Of the left side keep the words after the last non-name word ("In re",
             // "See"); of the right side the words before the first one.
             let run: &[(usize, usize)] = if side == "left" {
-                let cut = toks.iter().rposition(|&t| is_not_name_word(tok(text, t)));
+                let cut = toks.iter().rposition(|&t| is_non_name(tok(text, t)));
                 &toks[cut.map_or(0, |i| i + 1)..]
             } else {
-                let cut = toks.iter().position(|&t| is_not_name_word(tok(text, t)));
+                let cut = toks.iter().position(|&t| is_non_name(tok(text, t)));
                 &toks[..cut.unwrap_or(toks.len())]
             };
-            let (Some(first), Some(last)) = (run.first(), run.last()) else { continue };
+            let (Some(first), Some(last)) = (run.first(), run.last()) else {
+                continue;
+            };
             if let Some((s, e)) = person_span(text, first.0, last.1, 2) {
+                remember(text, s, e, known);
                 out.push(person(text, s, e, 0.7, Tier::Named));
             }
         }
     }
 }
 
-fn find_name_runs(text: &str, out: &mut Vec<Candidate>) {
+/// Runs of two to four title-case words, split at words that are not names. A piece is
+/// only trusted with some evidence that it names a person: it starts with a common given
+/// name, has a middle initial, or shares a word with a name found through a cue.
+fn find_name_runs(text: &str, known: &HashSet<String>, out: &mut Vec<Candidate>) {
     for m in NAME_RUN.find_iter(text) {
         let toks = tokens(text, m.start(), m.end());
-        // Split the run at words that are not names; each piece is a candidate.
         let mut piece_start = 0;
         for i in 0..=toks.len() {
-            let boundary = i == toks.len() || is_not_name_word(tok(text, toks[i]));
+            let boundary = i == toks.len() || is_non_name(tok(text, toks[i]));
             if !boundary {
                 continue;
             }
@@ -311,9 +487,18 @@ fn find_name_runs(text: &str, out: &mut Vec<Candidate>) {
             if !(2..=4).contains(&full_words) {
                 continue;
             }
-            let (Some(first), Some(last)) = (piece.first(), piece.last()) else { continue };
+            let (Some(first), Some(last)) = (piece.first(), piece.last()) else {
+                continue;
+            };
+            let given = is_given_name(tok(text, *first));
+            let initial = piece.iter().any(|&t| is_initial(tok(text, t)));
+            let seen = piece.iter().any(|&t| known.contains(&fold(name_core(tok(text, t)))));
+            if !(given || initial || seen) {
+                continue;
+            }
             if let Some((s, e)) = person_span(text, first.0, last.1, 2) {
-                out.push(person(text, s, e, 0.6, Tier::Guess));
+                let confidence = if given { 0.65 } else { 0.6 };
+                out.push(person(text, s, e, confidence, Tier::Guess));
             }
         }
     }
@@ -323,15 +508,18 @@ fn find_name_runs(text: &str, out: &mut Vec<Candidate>) {
 /// possessive `'s` and trailing punctuation, and require `min_words` full words. `None`
 /// when what is left is not a name.
 fn person_span(text: &str, start: usize, end: usize, min_words: usize) -> Option<(usize, usize)> {
-    if char_before(text, start).is_some_and(|c| c.is_alphanumeric()) {
+    if !starts_word(text, start) {
         return None;
     }
     let toks = tokens(text, start, end);
     let mut kept: Vec<(usize, usize)> = Vec::new();
     for &t in &toks {
         let w = tok(text, t);
-        let generation = matches!(w.trim_start_matches(','), "Jr." | "Sr." | "JR." | "SR." | "II" | "III" | "IV");
-        if is_not_name_word(w) && !generation {
+        let generation = matches!(
+            w.trim_start_matches(','),
+            "Jr." | "Sr." | "JR." | "SR." | "II" | "III" | "IV"
+        );
+        if is_non_name(w) && !generation {
             break;
         }
         kept.push(t);
@@ -359,43 +547,37 @@ fn person_span(text: &str, start: usize, end: usize, min_words: usize) -> Option
     (e > s).then_some((s, e))
 }
 
+/// True for a word that cannot be part of a personal name (initials can).
+fn is_non_name(word: &str) -> bool {
+    !is_initial(word) && is_not_name_word(word)
+}
+
+/// Records the full words of the name at `start..end` (folded) in `known`.
+fn remember(text: &str, start: usize, end: usize, known: &mut HashSet<String>) {
+    for t in tokens(text, start, end) {
+        let w = tok(text, t);
+        if !is_initial(w) {
+            known.insert(fold(name_core(w)));
+        }
+    }
+}
+
+/// A name word without possessive or trailing punctuation: `Delgado's,` → `Delgado`.
+fn name_core(word: &str) -> &str {
+    let w = word.trim_end_matches(|c: char| !c.is_alphanumeric());
+    w.strip_suffix("'s").or_else(|| w.strip_suffix("’s")).unwrap_or(w)
+}
+
 fn person(text: &str, start: usize, end: usize, confidence: f32, tier: Tier) -> Candidate {
     let normalized = collapse_whitespace(&text[start..end]);
     let mut c = Candidate::new(EntityKind::Person, start, end, normalized, confidence);
     c.tier = tier;
     c
 }
-
-// ---------------------------------------------------------------------------------------
-// Tokens
-// ---------------------------------------------------------------------------------------
-
-/// Whitespace-separated tokens of `start..end`, as byte spans.
-fn tokens(text: &str, start: usize, end: usize) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut tok_start = None;
-    for (i, c) in text[start..end].char_indices() {
-        match (c.is_whitespace(), tok_start) {
-            (true, Some(s)) => {
-                out.push((start + s, start + i));
-                tok_start = None;
-            }
-            (false, None) => tok_start = Some(i),
-            _ => {}
-        }
-    }
-    if let Some(s) = tok_start {
-        out.push((start + s, end));
-    }
-    out
-}
-
-fn tok(text: &str, (s, e): (usize, usize)) -> &str {
-    &text[s..e]
-}
-
 /// `A.` — a single capital followed by a dot.
 fn is_initial(word: &str) -> bool {
     let mut chars = word.chars();
     matches!((chars.next(), chars.next(), chars.next()), (Some(c), Some('.'), None) if c.is_uppercase())
 }
+#[cfg(test)]
+pub(super) fn debug_org_matches(t: &str) -> Vec<String> { ORG_SUFFIXED.find_iter(t).map(|m| m.as_str().to_string()).collect() }

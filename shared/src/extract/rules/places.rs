@@ -1,5 +1,5 @@
-//! LOCATION: street addresses, `City, ST` pairs, counties, and states and cities from the
-//! built-in list.
+//! LOCATION: street addresses, `City, ST` pairs, `State of X`, counties, states and cities
+//! from the built-in list, and places the document itself names as cities.
 
 use std::sync::LazyLock;
 
@@ -9,17 +9,19 @@ use super::lexicon::{
     city_pattern, compile, is_leading_noise, is_not_name_word, state_code_pattern,
     state_name_pattern,
 };
-use super::{Candidate, char_after, char_before, skip_words, trim_span};
+use super::{
+    Candidate, char_after, char_before, skip_words, starts_word, tok, tokens, trim_span,
+};
 use crate::model::EntityKind;
 
 /// One to four capitalised words on one line: a city or county name.
 const PLACE: &str = r"\p{Lu}[\p{L}'’\-]*\.?(?:[ \t]+\p{Lu}[\p{L}'’\-]*\.?){0,3}";
 
 /// `, San Francisco, CA 94103` / `, San Francisco, California` (also after a line break,
-/// as in an address block).
+/// as in an address block). The city is the `city` group.
 fn city_state_tail() -> String {
     format!(
-        r"(?:,[ \t]*|[ \t]*\r?\n[ \t]*){PLACE},[ \t]*(?:{codes}|{names}(?-u:\b))(?:[ \t]+\d{{5}}(?:-\d{{4}})?)?",
+        r"(?:,[ \t]*|[ \t]*\r?\n[ \t]*)(?P<city>{PLACE}),[ \t]*(?:{codes}|{names}\b)(?:[ \t]+\d{{5}}(?:-\d{{4}})?)?",
         codes = state_code_pattern(),
         names = state_name_pattern(),
     )
@@ -28,7 +30,7 @@ fn city_state_tail() -> String {
 /// `1200 Market Street, Suite 400, San Francisco, CA 94103` as one mention.
 static STREET_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
     let word = r"(?:\p{Lu}[\p{L}'’\-]*\.?|\d+(?:st|nd|rd|th))";
-    let kind = r"(?:Street|Avenue|Boulevard|Road|Drive|Lane|Way|Place|Court|Plaza|Parkway|Square|Terrace|Highway|Circle|Center|Alley|(?:St|Ave|Blvd|Rd|Dr|Ln|Pl|Ct|Pkwy|Sq|Hwy)(?-u:\b)\.?)";
+    let kind = r"(?:Street|Avenue|Boulevard|Road|Drive|Lane|Way|Place|Court|Plaza|Parkway|Square|Terrace|Highway|Circle|Center|Alley|Row|(?:St|Ave|Blvd|Rd|Dr|Ln|Pl|Ct|Pkwy|Sq|Hwy)\b\.?)";
     let unit = r"(?:,?[ \t]+(?:Suite|Ste\.|Floor|Fl\.|Unit|Room|Rm\.|Apt\.|Apartment|#)[ \t]*[A-Za-z0-9\-]+|,?[ \t]+\d+(?:st|nd|rd|th)[ \t]+Floor)*";
     compile(&format!(
         r"\b\d{{1,6}}[ \t]+(?:(?:[NSEW]\.?[ \t]+)?(?:{word}[ \t]+){{1,4}}{kind}|Broadway){unit}(?:{tail})?",
@@ -38,21 +40,34 @@ static STREET_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
 
 /// `P.O. Box 1234, Dover, DE 19901`.
 static PO_BOX: LazyLock<Regex> = LazyLock::new(|| {
-    compile(&format!(r"\bP\.?[ \t]?O\.?[ \t]+Box[ \t]+\d+(?:{tail})?", tail = city_state_tail()))
+    compile(&format!(
+        r"\bP\.?[ \t]?O\.?[ \t]+Box[ \t]+\d+(?:{tail})?",
+        tail = city_state_tail()
+    ))
 });
 
 /// `Palo Alto, CA 94301`, `Austin, Texas`.
 static CITY_STATE: LazyLock<Regex> = LazyLock::new(|| {
     compile(&format!(
-        r"\b{PLACE},[ \t]*(?:{codes}|{names}(?-u:\b))(?:[ \t]+\d{{5}}(?:-\d{{4}})?)?",
+        r"(?P<city>{PLACE}),[ \t]*(?:{codes}|{names}\b)(?:[ \t]+\d{{5}}(?:-\d{{4}})?)?",
         codes = state_code_pattern(),
+        names = state_name_pattern(),
+    ))
+});
+
+/// `State of California`, `Commonwealth of Massachusetts`.
+static STATE_OF: LazyLock<Regex> = LazyLock::new(|| {
+    compile(&format!(
+        r"\b(?:State|Commonwealth|STATE|COMMONWEALTH)\s+(?:of|OF)\s+{names}\b",
         names = state_name_pattern(),
     ))
 });
 
 /// `County of San Mateo`, `COUNTY OF SAN FRANCISCO`, `Cook County`.
 static COUNTY: LazyLock<Regex> = LazyLock::new(|| {
-    compile(&format!(r"\b(?:County[ \t]+of|COUNTY[ \t]+OF)[ \t]+{PLACE}|\b{PLACE}[ \t]+(?:County|COUNTY)\b"))
+    compile(&format!(
+        r"\b(?:County[ \t]+of|COUNTY[ \t]+OF)[ \t]+{PLACE}|{PLACE}[ \t]+(?:County|COUNTY)\b"
+    ))
 });
 
 /// States and major cities on their own, and `Washington, D.C.`.
@@ -64,29 +79,50 @@ static GAZETTEER: LazyLock<Regex> = LazyLock::new(|| {
     ))
 });
 
+/// `City of Alder Bay`: the document says that Alder Bay is a city.
+static CITY_OF: LazyLock<Regex> = LazyLock::new(|| {
+    compile(&format!(
+        r"\b(?:City|Town|Village|CITY|TOWN|VILLAGE)[ \t]+(?:of|OF)[ \t]+(?P<city>{PLACE})"
+    ))
+});
+
 pub(super) fn find(text: &str, out: &mut Vec<Candidate>) {
-    for m in STREET_ADDRESS.find_iter(text).chain(PO_BOX.find_iter(text)) {
+    // Cities the document names as such; their bare mentions are found at the end.
+    let mut cities: Vec<&str> = Vec::new();
+
+    for caps in STREET_ADDRESS.captures_iter(text).chain(PO_BOX.captures_iter(text)) {
+        let Some(m) = caps.get(0) else { continue };
         if char_before(text, m.start()).is_some_and(|c| c.is_alphanumeric() || c == '-') {
             continue;
         }
         if let Some((s, e)) = trim_span(text, m.start(), m.end(), &[',']) {
             out.push(Candidate::collapsed(EntityKind::Location, text, s, e, 0.85));
         }
+        cities.extend(caps.name("city").map(|c| c.as_str()));
     }
-    for m in CITY_STATE.find_iter(text) {
+    for caps in CITY_STATE.captures_iter(text) {
+        let (Some(m), Some(city)) = (caps.get(0), caps.name("city")) else {
+            continue;
+        };
         // The place must be a place: "Plaintiff Jane Roe, CA" keeps only what follows
         // the last role or document word.
-        let start = last_run_start(text, m.start(), m.end());
-        if let Some((s, e)) = trim_span(text, start, m.end(), &[',']) {
-            if text[s..e].starts_with(|c: char| c.is_uppercase()) && text[s..e].contains(',') {
-                out.push(Candidate::collapsed(EntityKind::Location, text, s, e, 0.85));
-            }
+        let start = last_run_start(text, m.start(), city.end());
+        if start >= city.end() || !starts_word(text, start) {
+            continue;
         }
+        if let Some((s, e)) = trim_span(text, start, m.end(), &[',']) {
+            out.push(Candidate::collapsed(EntityKind::Location, text, s, e, 0.85));
+            cities.push(&text[s..city.end()]);
+        }
+    }
+    for m in STATE_OF.find_iter(text) {
+        out.push(Candidate::collapsed(EntityKind::Location, text, m.start(), m.end(), 0.85));
     }
     for m in COUNTY.find_iter(text) {
         let start = skip_words(text, m.start(), m.end(), is_leading_noise);
         let span = &text[start..m.end()];
-        if span.eq_ignore_ascii_case("county") || !span.contains(' ') {
+        if span.eq_ignore_ascii_case("county") || !span.contains(' ') || !starts_word(text, start)
+        {
             continue;
         }
         if let Some((s, e)) = trim_span(text, start, m.end(), &['.', ',']) {
@@ -97,7 +133,7 @@ pub(super) fn find(text: &str, out: &mut Vec<Candidate>) {
         // "Virginia Smith", "Texas Instruments": a place name followed by a name-like
         // capitalised word is more likely part of that name.
         let next = text[m.end()..].strip_prefix(' ').unwrap_or_default();
-        let next_word: &str = next.split(|c: char| !c.is_alphanumeric()).next().unwrap_or_default();
+        let next_word = next.split(|c: char| !c.is_alphanumeric()).next().unwrap_or_default();
         let followed_by_name = next_word.chars().next().is_some_and(char::is_uppercase)
             && next_word.chars().nth(1).is_some_and(char::is_lowercase)
             && !is_not_name_word(next_word);
@@ -108,28 +144,81 @@ pub(super) fn find(text: &str, out: &mut Vec<Candidate>) {
         }
         out.push(Candidate::collapsed(EntityKind::Location, text, m.start(), m.end(), 0.8));
     }
+    for caps in CITY_OF.captures_iter(text) {
+        if let Some(city) = caps.name("city") {
+            let start = skip_words(text, city.start(), city.end(), is_leading_noise);
+            // "City of Alder Bay Police Department": the city ends before the first word
+            // that is not part of a place name.
+            let words: Vec<(usize, usize)> = tokens(text, start, city.end())
+                .into_iter()
+                .take_while(|&t| !is_not_name_word(tok(text, t)) || is_place_word(tok(text, t)))
+                .collect();
+            if let (Some(first), Some(last)) = (words.first(), words.last()) {
+                cities.push(&text[first.0..last.1]);
+            }
+        }
+    }
+    find_named_cities(text, &cities, out);
+}
+
+/// Bare mentions of the cities in `cities` ("421 Calder Street in Alder Bay"), in the
+/// case written and in title case, so "CITY OF ALDER BAY" teaches "Alder Bay".
+fn find_named_cities(text: &str, cities: &[&str], out: &mut Vec<Candidate>) {
+    let mut forms: Vec<String> = Vec::new();
+    for city in cities {
+        let city = city.trim_end_matches('.');
+        if city.len() < 3 || is_leading_noise(city) {
+            continue;
+        }
+        forms.push(city.to_string());
+        forms.push(title_case(city));
+    }
+    forms.sort();
+    forms.dedup();
+    for form in &forms {
+        for (s, _) in text.match_indices(form.as_str()) {
+            let e = s + form.len();
+            let glued = char_before(text, s).is_some_and(char::is_alphanumeric)
+                || char_after(text, e).is_some_and(char::is_alphanumeric);
+            if !glued {
+                out.push(Candidate::collapsed(EntityKind::Location, text, s, e, 0.7));
+            }
+        }
+    }
+}
+
+/// `ALDER BAY` → `Alder Bay`.
+fn title_case(s: &str) -> String {
+    s.split(' ')
+        .map(|w| {
+            let mut chars = w.chars();
+            match chars.next() {
+                Some(first) => first.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<String>>()
+        .join(" ")
 }
 
 /// Start of the last run of words in `start..end` that holds no role, document or
-/// function word before the comma (`Plaintiff Jane Roe, CA` → `Jane Roe, CA`).
+/// function word (`Plaintiff Jane Roe, CA` → `Jane Roe`).
 fn last_run_start(text: &str, start: usize, end: usize) -> usize {
-    let span = &text[start..end];
-    let comma = span.find(',').unwrap_or(span.len());
     let mut run_start = start;
-    let mut pos = 0;
-    for word in span[..comma].split(' ') {
+    let mut pos = start;
+    for word in text[start..end].split(' ') {
         if !word.is_empty() && is_not_name_word(word) && !is_place_word(word) {
-            run_start = start + pos + word.len() + 1;
+            run_start = pos + word.len() + 1;
         }
         pos += word.len() + 1;
     }
-    run_start.min(start + comma)
+    run_start.min(end)
 }
 
 /// Words of place names that the not-a-name list holds for other reasons.
 fn is_place_word(word: &str) -> bool {
     matches!(
         word.trim_end_matches('.').to_lowercase().as_str(),
-        "new" | "north" | "south" | "east" | "west" | "city" | "park" | "beach" | "fort"
+        "new" | "north" | "south" | "east" | "west" | "city" | "park" | "beach" | "fort" | "lake"
     )
 }
