@@ -46,7 +46,9 @@ fn rule_extractor_finds_every_expected_entity_in_the_shipped_samples() -> Result
     let mut unmatched: Vec<String> = Vec::new();
 
     for (file, entry) in &entries {
-        let Entry::Document(expected) = entry else { continue };
+        let Entry::Document(expected) = entry else {
+            continue;
+        };
         let mentions = extract_file(&extractor, &dir.join(file))?;
 
         for e in expected {
@@ -61,7 +63,10 @@ fn rule_extractor_finds_every_expected_entity_in_the_shipped_samples() -> Result
             }
         }
 
-        for m in mentions.iter().filter(|m| matches!(m.kind, EntityKind::Person | EntityKind::Org)) {
+        for m in mentions
+            .iter()
+            .filter(|m| matches!(m.kind, EntityKind::Person | EntityKind::Org))
+        {
             person_org_total += 1;
             if corresponds_to_expected(m, expected) {
                 person_org_matched += 1;
@@ -74,12 +79,17 @@ fn rule_extractor_finds_every_expected_entity_in_the_shipped_samples() -> Result
 
     // A byte-identical copy must give exactly the original's mentions.
     for (file, entry) in &entries {
-        let Entry::DuplicateOf(original) = entry else { continue };
+        let Entry::DuplicateOf(original) = entry else {
+            continue;
+        };
         let mentions = extract_file(&extractor, &dir.join(file))?;
         let Some(original_mentions) = found_by_file.get(original.as_str()) else {
             bail!("{file} is listed as a copy of {original}, which is not a listed document");
         };
-        assert_eq!(&mentions, original_mentions, "{file} (a copy of {original}) differs");
+        assert_eq!(
+            &mentions, original_mentions,
+            "{file} (a copy of {original}) differs"
+        );
     }
 
     let recall = (expected_total - misses.len()) as f64 / expected_total.max(1) as f64;
@@ -95,7 +105,10 @@ fn rule_extractor_finds_every_expected_entity_in_the_shipped_samples() -> Result
         precision * 100.0,
     );
     if !unmatched.is_empty() {
-        eprintln!("PERSON/ORG mentions matching no expected entity:\n  {}", unmatched.join("\n  "));
+        eprintln!(
+            "PERSON/ORG mentions matching no expected entity:\n  {}",
+            unmatched.join("\n  ")
+        );
     }
 
     assert!(
@@ -127,21 +140,32 @@ fn extract_file(extractor: &RuleExtractor, path: &Path) -> Result<Vec<RawMention
 /// the transcript speaker `PARK` is Elena Park.
 fn corresponds_to_expected(m: &RawMention, expected: &[Expected]) -> bool {
     let found = m.text.to_lowercase();
-    expected.iter().filter(|e| e.kind == m.kind.as_str()).any(|e| {
-        let wanted = e.text.to_lowercase();
-        wanted.contains(&found) || found.contains(&wanted)
-    })
+    expected
+        .iter()
+        .filter(|e| e.kind == m.kind.as_str())
+        .any(|e| {
+            let wanted = e.text.to_lowercase();
+            wanted.contains(&found) || found.contains(&wanted)
+        })
 }
 
 /// One line for the failure message: what was expected, and what was found nearby.
 fn describe_miss(file: &str, e: &Expected, mentions: &[RawMention]) -> String {
-    let normalized = e.normalized.as_ref().map(|n| format!(" (normalized {n:?})")).unwrap_or_default();
+    let normalized = e
+        .normalized
+        .as_ref()
+        .map(|n| format!(" (normalized {n:?})"))
+        .unwrap_or_default();
     let near: Vec<String> = mentions
         .iter()
         .filter(|m| m.text.contains(&e.text) || e.text.contains(&m.text))
         .map(|m| format!("{} {:?} => {:?}", m.kind, m.text, m.normalized))
         .collect();
-    let near = if near.is_empty() { String::new() } else { format!("; found instead: {}", near.join(", ")) };
+    let near = if near.is_empty() {
+        String::new()
+    } else {
+        format!("; found instead: {}", near.join(", "))
+    };
     format!("{file}: {} {:?}{normalized}{near}", e.kind, e.text)
 }
 
@@ -157,16 +181,24 @@ fn assert_every_pdf_is_listed(dir: &Path, entries: &BTreeMap<String, Entry>) -> 
     pdfs.sort();
     let listed: Vec<&String> = entries.keys().collect();
     assert!(!pdfs.is_empty(), "no sample PDFs in {}", dir.display());
-    assert_eq!(pdfs.iter().collect::<Vec<_>>(), listed, "PDFs in samples/ vs {EXPECTED_ENTITIES_FILE}");
+    assert_eq!(
+        pdfs.iter().collect::<Vec<_>>(),
+        listed,
+        "PDFs in samples/ vs {EXPECTED_ENTITIES_FILE}"
+    );
     Ok(())
 }
 
 /// Parses `expected_entities.json`.
 fn read_expected(dir: &Path) -> Result<BTreeMap<String, Entry>> {
     let path = dir.join(EXPECTED_ENTITIES_FILE);
-    let raw = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let json: Value = serde_json::from_str(&raw).with_context(|| format!("parsing {}", path.display()))?;
-    let Some(files) = json.as_object() else { bail!("{} is not a JSON object", path.display()) };
+    let raw =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let json: Value =
+        serde_json::from_str(&raw).with_context(|| format!("parsing {}", path.display()))?;
+    let Some(files) = json.as_object() else {
+        bail!("{} is not a JSON object", path.display())
+    };
 
     let mut entries = BTreeMap::new();
     for (file, spec) in files {
@@ -183,7 +215,11 @@ fn read_expected(dir: &Path) -> Result<BTreeMap<String, Entry>> {
             let (Some(kind), Some(text)) = (field("kind"), field("text")) else {
                 bail!("{file}: entity without kind or text: {item}");
             };
-            expected.push(Expected { kind, text, normalized: field("normalized") });
+            expected.push(Expected {
+                kind,
+                text,
+                normalized: field("normalized"),
+            });
         }
         entries.insert(file.clone(), Entry::Document(expected));
     }

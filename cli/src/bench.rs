@@ -149,7 +149,9 @@ pub async fn cache(
                 for _ in 0..per_task {
                     let k = &key;
                     let _: Option<Vec<u8>> = handle
-                        .run(true, |mut c| async move { redis::cmd("GET").arg(k).query_async(&mut c).await })
+                        .run(true, |mut c| async move {
+                            redis::cmd("GET").arg(k).query_async(&mut c).await
+                        })
                         .await
                         .unwrap();
                 }
@@ -212,7 +214,10 @@ pub async fn cache(
             "{:<28} {:>10} {:>10} {:>14.0}",
             "GET via lexpipe handle", "", "", f.handle_get_per_sec_concurrent
         );
-        println!("decode alone (zstd + JSON): {:.2} µs per value", f.decode_us);
+        println!(
+            "decode alone (zstd + JSON): {:.2} µs per value",
+            f.decode_us
+        );
         println!(
             "hit p50 / raw p50 = {:.2} (target ≤ {:.1});  hits/s with {} tasks = {:.0} (target ≥ {:.0})",
             f.hit_over_raw_p50,

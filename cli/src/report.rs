@@ -81,7 +81,13 @@ pub fn print_summary(s: &Summary, out_dir: &Path) {
     );
     println!();
     println!("{:<20} {:>9} {:>9}", "stage", "computed", "cached");
-    for (stage, c) in &s.stages {
+    // Pipeline order first, then any stage this table does not know yet.
+    let known = lexpipe::stages::names::ALL;
+    let ordered = known
+        .iter()
+        .filter_map(|n| s.stages.get_key_value(n))
+        .chain(s.stages.iter().filter(|(n, _)| !known.contains(n)));
+    for (stage, c) in ordered {
         println!("{:<20} {:>9} {:>9}", stage, c.computed, c.cached);
     }
     let lookups = s.cache.hits + s.cache.misses;

@@ -124,7 +124,7 @@ fn process_samples_twice_serves_every_ocr_and_entity_result_from_the_cache() {
         .find(|n| n["namespace"] == "ocr")
         .expect("ocr counters");
     assert!(ocr["hits"].as_i64().unwrap() >= docs.len() as i64);
-    assert!(ocr["hit_rate"].as_f64().unwrap() > 0.5);
+    assert!(ocr["hit_rate"].as_f64().unwrap() >= 0.5);
     cleanup(&env);
 }
 

@@ -21,6 +21,7 @@
 //! | `REDIS_USERNAME` | none | Redis ACL user; overrides a user given in `REDIS_URL` |
 //! | `REDIS_PASSWORD` | none | Redis password (secret); overrides a password given in `REDIS_URL` |
 //! | `REDIS_DB` | none (the URL's `/N`, else 0) | Redis database number, ≥ 0; overrides the URL's path |
+//! | `REDIS_TLS_CA_FILE` | none (system and webpki roots) | PEM CA certificates to trust for `rediss://` (private CA); only with a `rediss://` URL |
 //! | `REDIS_CONNECT_TIMEOUT_MS` | `1000` | connection timeout, ≥ 1 ms |
 //! | `REDIS_RESPONSE_TIMEOUT_MS` | `500` | per-command response timeout, ≥ 1 ms |
 //! | `LEXPIPE_REDIS_ENABLED` | `true` | global Redis switch; `false` turns every feature below off; not allowed in `cloud` (locks and idempotency need Redis) |
@@ -56,6 +57,7 @@ const REDIS_URL: &str = "REDIS_URL";
 const REDIS_USERNAME: &str = "REDIS_USERNAME";
 const REDIS_PASSWORD: &str = "REDIS_PASSWORD";
 const REDIS_DB: &str = "REDIS_DB";
+const REDIS_TLS_CA_FILE: &str = "REDIS_TLS_CA_FILE";
 const REDIS_CONNECT_TIMEOUT_MS: &str = "REDIS_CONNECT_TIMEOUT_MS";
 const REDIS_RESPONSE_TIMEOUT_MS: &str = "REDIS_RESPONSE_TIMEOUT_MS";
 const REDIS_ENABLED: &str = "LEXPIPE_REDIS_ENABLED";
@@ -191,6 +193,9 @@ pub struct RedisConfig {
     pub url: Secret,
     /// True for `rediss://`.
     pub tls: bool,
+    /// `REDIS_TLS_CA_FILE`: a PEM file of CA certificates to trust instead of the system's
+    /// (a private CA, or a test server); `None` uses the platform and webpki roots.
+    pub tls_ca_file: Option<std::path::PathBuf>,
     /// `REDIS_USERNAME`, which overrides a user in the URL; `None` when unset.
     pub username: Option<String>,
     /// `REDIS_PASSWORD`, which overrides a password in the URL; `None` when unset.
@@ -502,9 +507,37 @@ fn read_redis<F: Fn(&str) -> Option<String>>(
         None => None,
         Some(_) => Some(vars.whole::<i64>(REDIS_DB, 0, 0, "a database number")?),
     };
+    let tls_ca_file = match vars.trimmed(REDIS_TLS_CA_FILE) {
+        None => None,
+        Some(_) if !tls => {
+            return Err(ConfigError::new(
+                REDIS_TLS_CA_FILE,
+                "is set but REDIS_URL is not a rediss:// (TLS) URL",
+            ));
+        }
+        Some(path) => {
+            let path = std::path::PathBuf::from(path);
+            match std::fs::read(&path) {
+                Ok(pem) if pem.windows(11).any(|w| w == b"-----BEGIN ") => Some(path),
+                Ok(_) => {
+                    return Err(ConfigError::new(
+                        REDIS_TLS_CA_FILE,
+                        format!("{} holds no PEM certificate", path.display()),
+                    ));
+                }
+                Err(e) => {
+                    return Err(ConfigError::new(
+                        REDIS_TLS_CA_FILE,
+                        format!("cannot read {}: {e}", path.display()),
+                    ));
+                }
+            }
+        }
+    };
     Ok(RedisConfig {
         url: Secret::new(url),
         tls,
+        tls_ca_file,
         username: vars.raw(REDIS_USERNAME),
         password: vars.raw(REDIS_PASSWORD).map(Secret::new),
         db,

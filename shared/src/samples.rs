@@ -1597,7 +1597,7 @@ fn deposition_excerpt() -> SampleDoc {
             Lines(&["BY MS. PARK:"]),
             Lines(&[
                 "Q. Good morning. Please state your full name for the record.",
-                "A. José Ramírez.",
+                "A. [[PERSON:José Ramírez]].",
                 "Q. Where do you live, Mr. Ramírez?",
                 "A. [[LOCATION:421 Calder Street]] in [[LOCATION:Alder Bay]]. I've lived there about \
                  eleven years.",

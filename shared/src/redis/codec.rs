@@ -139,7 +139,11 @@ impl Codec {
     fn decompress(&self, body: &[u8]) -> Result<Vec<u8>, DecodeError> {
         let size = match zstd::zstd_safe::get_frame_content_size(body) {
             Ok(Some(n)) => n,
-            Ok(None) => return Err(DecodeError::Decompress("frame without a content size".into())),
+            Ok(None) => {
+                return Err(DecodeError::Decompress(
+                    "frame without a content size".into(),
+                ));
+            }
             Err(_) => return Err(DecodeError::Decompress("bad frame header".into())),
         };
         if size > self.max_value_bytes as u64 {

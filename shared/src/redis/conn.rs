@@ -106,7 +106,22 @@ impl RedisHandle {
             settings = settings.set_db(db);
         }
         info = info.set_redis_settings(settings);
-        let client = Client::open(info).map_err(|e| {
+        let client = match &redis.tls_ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    RedisUnavailable::Connect(format!("cannot read REDIS_TLS_CA_FILE: {e}"))
+                })?;
+                Client::build_with_tls(
+                    info,
+                    redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(pem),
+                    },
+                )
+            }
+            None => Client::open(info),
+        }
+        .map_err(|e| {
             RedisUnavailable::Connect(format!(
                 "invalid redis settings ({})",
                 e.kind().to_string_lossy()

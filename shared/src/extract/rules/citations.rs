@@ -109,11 +109,15 @@ static FEDERAL_CODE: LazyLock<Regex> = LazyLock::new(|| compile(&federal_code_pa
 
 /// The name of an Act: `Securities Exchange Act of 1934`, `Americans with Disabilities Act`.
 /// Words may be separated by a line break: names of Acts are long and get wrapped.
-const ACT_NAME: &str = r"(?:[A-Z][A-Za-z'’\-]*\s+(?:(?:of|and|for|with|on|to|the|&)\s+)*){1,8}?Act(?:\s+of\s+\d{4})?";
+const ACT_NAME: &str =
+    r"(?:[A-Z][A-Za-z'’\-]*\s+(?:(?:of|and|for|with|on|to|the|&)\s+)*){1,8}?Act(?:\s+of\s+\d{4})?";
 
 /// An Act cited with its codification: `Defend Trade Secrets Act, 18 U.S.C. § 1836`.
 static ACT_WITH_CODE: LazyLock<Regex> = LazyLock::new(|| {
-    compile(&format!(r"\b{ACT_NAME},?\s+(?:{code})", code = federal_code_pattern()))
+    compile(&format!(
+        r"\b{ACT_NAME},?\s+(?:{code})",
+        code = federal_code_pattern()
+    ))
 });
 
 /// Federal Rules, abbreviated or written out: `Fed. R. Civ. P. 12(b)(6)`,
@@ -267,14 +271,16 @@ fn case_name_start(text: &str, start: usize, v: usize) -> usize {
 /// True for a word ending in `.` that is not an abbreviation common in case names.
 fn ends_sentence(word: &str) -> bool {
     const ABBREVIATIONS: &[&str] = &[
-        "corp", "inc", "co", "ltd", "bros", "cnty", "dist", "sch", "bd", "educ", "univ",
-        "atl", "mut", "ins", "am", "gov", "auth", "hosp", "servs", "serv", "mfg", "tel",
-        "elec", "ry", "fed", "sec", "nat", "int", "dep", "dept", "comm", "assn", "mgmt",
-        "prods", "sys", "tech", "techs", "indus", "fin", "invs", "cal", "ill", "tex", "fla",
-        "pa", "mich", "mass", "ariz", "wash", "colo", "conn", "del", "ga", "md", "minn",
-        "nev", "okla", "or", "tenn", "va", "wis", "st", "mt", "ft", "jr", "sr", "no",
+        "corp", "inc", "co", "ltd", "bros", "cnty", "dist", "sch", "bd", "educ", "univ", "atl",
+        "mut", "ins", "am", "gov", "auth", "hosp", "servs", "serv", "mfg", "tel", "elec", "ry",
+        "fed", "sec", "nat", "int", "dep", "dept", "comm", "assn", "mgmt", "prods", "sys", "tech",
+        "techs", "indus", "fin", "invs", "cal", "ill", "tex", "fla", "pa", "mich", "mass", "ariz",
+        "wash", "colo", "conn", "del", "ga", "md", "minn", "nev", "okla", "or", "tenn", "va",
+        "wis", "st", "mt", "ft", "jr", "sr", "no",
     ];
-    let Some(core) = word.strip_suffix('.') else { return false };
+    let Some(core) = word.strip_suffix('.') else {
+        return false;
+    };
     let is_abbreviation = core.chars().count() <= 1
         || core.contains(['.', '\'', '’'])
         || ABBREVIATIONS.contains(&core.to_lowercase().as_str());

@@ -50,7 +50,7 @@ pub(super) fn find(text: &str, out: &mut Vec<Candidate>) {
         let glued_before = char_before(text, start)
             .is_some_and(|c| c.is_alphanumeric() || matches!(c, '-' | '/' | ':' | '.' | '$'));
         let glued_after = char_after(text, end).is_some_and(|c| c.is_alphanumeric() || c == '-')
-            || text[end..].starts_with(|c: char| c == '.' || c == '/' || c == ',')
+            || text[end..].starts_with(['.', '/', ','])
                 && text[end + 1..].starts_with(|c: char| c.is_ascii_digit());
         if glued_before || glued_after {
             continue;

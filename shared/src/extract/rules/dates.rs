@@ -83,7 +83,10 @@ pub(super) fn find(text: &str, out: &mut Vec<Candidate>) {
         let (Some(month), Some(whole)) = (month_from_name(&caps), caps.get(0)) else {
             continue;
         };
-        if rejected.iter().any(|r| r.start < whole.end() && whole.start() < r.end) {
+        if rejected
+            .iter()
+            .any(|r| r.start < whole.end() && whole.start() < r.end)
+        {
             continue;
         }
         let Ok(year) = caps["year"].parse::<i32>() else {
@@ -121,7 +124,9 @@ fn push_full_date(
     confidence: f32,
     out: &mut Vec<Candidate>,
 ) -> bool {
-    let Some(whole) = caps.get(0) else { return false };
+    let Some(whole) = caps.get(0) else {
+        return false;
+    };
     let Some(month) = month else { return false };
     let (Ok(day), Ok(year)) = (caps["day"].parse::<u32>(), caps["year"].parse::<i32>()) else {
         return false;

@@ -127,107 +127,130 @@ struct PersonCue {
     re: Regex,
     cue: Cue,
     confidence: f32,
+    /// Full words the name needs: a party role before one capitalised word ("Defendant
+    /// Globex") names a company as often as a person.
+    min_words: usize,
 }
 
 /// Cues that introduce a personal name, and the confidence of a name found through them.
 static PERSON_CUES: LazyLock<Vec<PersonCue>> = LazyLock::new(|| {
     let name = cued_name();
-    let patterns = [
+    let rule = |pattern: String, cue: Cue, confidence: f32, min_words: usize| PersonCue {
+        re: compile(&pattern),
+        cue,
+        confidence,
+        min_words,
+    };
+    vec![
         // Mr. Smith, Hon. William H. Alsup, MR. SMITH: (transcript speakers), Dr Roe
-        (
+        rule(
             format!(r"\b(?:Mr|Ms|Mrs|Dr|Hon|Prof|MR|MS|MRS|DR|HON|PROF)\.?[ \t]+{name}"),
             Cue::Before,
             0.85,
+            1,
         ),
-        (
+        rule(
             format!(r"\b(?:Miss|Madam|Honorable|HONORABLE)[ \t]+{name}"),
             Cue::Before,
             0.85,
+            1,
         ),
         // Judge Alsup, Magistrate Judge Jane Roe, Justice Kagan
-        (
+        rule(
             format!(
                 r"\b(?:(?:Chief|Magistrate|District|Circuit|Bankruptcy|Presiding)[ \t]+)?(?:Judge|Justice|JUDGE|JUSTICE)[ \t]+{name}"
             ),
             Cue::Before,
             0.85,
+            1,
         ),
         // Signature blocks: /s/ Jane Roe, By: John Smith, Name: Jane Roe
-        (format!(r"/s/[ \t]*{name}"), Cue::Before, 0.85),
-        (
+        rule(format!(r"/s/[ \t]*{name}"), Cue::Before, 0.85, 1),
+        rule(
             format!(
                 r"\b(?:By|BY|Name|NAME|Signed|Print(?:ed)?[ \t]+Name)[ \t]*:[ \t]*(?:/s/[ \t]*)?{name}"
             ),
             Cue::Before,
             0.85,
+            1,
         ),
         // Reported by: Linda Cho; Attn: Jane Roe
-        (
+        rule(
             format!(r"(?i:reported[ \t]+by|attn|attention)[ \t]*:[ \t]*{name}"),
             Cue::Before,
             0.85,
+            1,
         ),
         // DEPOSITION OF JOSÉ RAMÍREZ; Declaration of Jane Roe
-        (
+        rule(
             format!(r"\b(?i:deposition|testimony|declaration|affidavit)[ \t]+(?i:of)[ \t]+{name}"),
             Cue::Before,
             0.85,
+            1,
         ),
         // Jane Roe, Esq.
-        (
+        rule(
             format!(r"{name},?[ \t]+(?:Esq\.|Esquire|ESQ\.)"),
             Cue::After,
             0.85,
+            1,
         ),
-        // Roles: Plaintiff Jane Roe, deponent John Smith, Attorney Mary Major
-        (
+        // Titles: Officer Kessler, deponent John Smith, Attorney Mary Major
+        rule(
             format!(
-                r"\b(?:Plaintiffs?|Defendants?|Petitioners?|Respondents?|Appellants?|Appellees?|Claimants?|Movants?|[Dd]eponent|[Ww]itness|[Aa]ttorney|[Cc]ounsel|Officer|Detective|Agent|Trustee|Arbitrator|Mediator|Sergeant|Deputy|Professor|Senator|Governor|PLAINTIFFS?|DEFENDANTS?)[ \t]+{name}"
+                r"\b(?:[Dd]eponent|[Ww]itness|[Aa]ttorney|[Cc]ounsel|Officer|Detective|Agent|Trustee|Arbitrator|Mediator|Sergeant|Deputy|Professor|Senator|Governor)[ \t]+{name}"
             ),
             Cue::Before,
             0.8,
+            1,
+        ),
+        // Party roles: Plaintiff Jane Roe, DEFENDANT DANIEL KESSLER. One word after a
+        // party role ("Defendant Globex") is a company as often as a person.
+        rule(
+            format!(
+                r"\b(?:Plaintiffs?|Defendants?|Petitioners?|Respondents?|Appellants?|Appellees?|Claimants?|Movants?|PLAINTIFFS?|DEFENDANTS?)[ \t]+{name}"
+            ),
+            Cue::Before,
+            0.8,
+            2,
         ),
         // Captions: JANE ROE, an individual,
-        (
+        rule(
             format!(
                 r"{name},[ \t]*(?:an[ \t]+individual|individually|AN[ \t]+INDIVIDUAL|INDIVIDUALLY)"
             ),
             Cue::After,
             0.8,
+            1,
         ),
         // Captions: MARIA DELGADO, Plaintiff,
-        (
+        rule(
             format!(
                 r"{name},[ \t]*(?:Plaintiffs?|Defendants?|Petitioners?|Respondents?|PLAINTIFFS?|DEFENDANTS?)\b"
             ),
             Cue::After,
             0.8,
+            2,
         ),
         // Signature of a judge: the name on its own line over the title.
-        (
+        rule(
             format!(
                 r"(?m)^[ \t]*{name}[ \t]*\r?\n[ \t]*(?:United[ \t]+States[ \t]+)?(?:Chief[ \t]+)?(?:(?:District|Magistrate|Circuit|Bankruptcy|Superior[ \t]+Court)[ \t]+)?Judge\b"
             ),
             Cue::After,
             0.85,
+            2,
         ),
         // Captions: a name on its own line over a Plaintiff/Defendant line.
-        (
+        rule(
             format!(
                 r"(?m)^[ \t]*{name},?[ \t]*\r?\n[ \t]*(?:Plaintiffs?|Defendants?|Petitioners?|Respondents?|PLAINTIFFS?|DEFENDANTS?)\b"
             ),
             Cue::After,
             0.75,
+            2,
         ),
-    ];
-    patterns
-        .into_iter()
-        .map(|(p, cue, confidence)| PersonCue {
-            re: compile(&p),
-            cue,
-            confidence,
-        })
-        .collect()
+    ]
 });
 
 /// `Jane Roe v. John Smith`, `ROE v. SMITH`: the parties of a caption or case citation.
@@ -260,7 +283,10 @@ pub(super) fn find(text: &str, out: &mut Vec<Candidate>) {
 
 fn find_orgs(text: &str, out: &mut Vec<Candidate>) {
     find_suffixed_orgs(text, 0, text.len(), out);
-    for m in ORG_INSTITUTION.find_iter(text).chain(ORG_MUNICIPAL.find_iter(text)) {
+    for m in ORG_INSTITUTION
+        .find_iter(text)
+        .chain(ORG_MUNICIPAL.find_iter(text))
+    {
         let tokens = tokens(text, m.start(), m.end());
         // Drop trailing role words ("University of California Plaintiff").
         let keep = tokens
@@ -312,9 +338,27 @@ struct ShapedOrg {
 /// America Corporation"); before any other "of" the words are a description ("Board of
 /// Directors of Acme Corp.", "Preferred Stock of Acme Corp.").
 const OF_HEADS: &[&str] = &[
-    "bank", "university", "college", "institute", "bureau", "department", "commission",
-    "agency", "society", "association", "federation", "union", "trust", "church",
-    "hospital", "foundation", "fund", "council", "authority", "company", "insurance",
+    "bank",
+    "university",
+    "college",
+    "institute",
+    "bureau",
+    "department",
+    "commission",
+    "agency",
+    "society",
+    "association",
+    "federation",
+    "union",
+    "trust",
+    "church",
+    "hospital",
+    "foundation",
+    "fund",
+    "council",
+    "authority",
+    "company",
+    "insurance",
 ];
 
 /// Shapes a suffixed-organisation match: ends it after its first corporate suffix (and
@@ -362,25 +406,32 @@ fn shape_org(text: &str, start: usize, end: usize) -> ShapedOrg {
         .collect();
     if let Some(&last_comma) = commas.last() {
         let listed_names = commas.iter().enumerate().all(|(j, &i)| i == first + j);
-        let ampersand = tokens[last_comma + 1..suffix_at].iter().any(|&t| tok(text, t) == "&");
+        let ampersand = tokens[last_comma + 1..suffix_at]
+            .iter()
+            .any(|&t| tok(text, t) == "&");
         if !(listed_names && ampersand) {
             first = last_comma + 1;
         }
     }
     // "of" inside a corporate name needs an institution before it.
-    if corporate {
-        if let Some(k) = (first..suffix_at).rev().find(|&i| tok(text, tokens[i]) == "of") {
-            let head = tokens[first..k]
-                .iter()
-                .any(|&t| OF_HEADS.contains(&tok(text, t).to_lowercase().as_str()));
-            if !head {
-                first = k + 1;
-            }
+    let last_of = (first..suffix_at)
+        .rev()
+        .find(|&i| tok(text, tokens[i]) == "of");
+    if let Some(k) = last_of.filter(|_| corporate) {
+        let head = tokens[first..k]
+            .iter()
+            .any(|&t| OF_HEADS.contains(&tok(text, t).to_lowercase().as_str()));
+        if !head {
+            first = k + 1;
         }
     }
     let left_end = (first > 0).then(|| tokens[first - 1].1);
     let Some(span_start) = first_kept(text, &tokens[first..]) else {
-        return ShapedOrg { resume: span_end, span: None, left_end };
+        return ShapedOrg {
+            resume: span_end,
+            span: None,
+            left_end,
+        };
     };
     // What is left before the suffix must be a name, not "The Company", "Insurance
     // Company" or a bare suffix.
@@ -397,7 +448,11 @@ fn shape_org(text: &str, start: usize, end: usize) -> ShapedOrg {
         _ => false,
     };
     let span = (!generic).then_some((span_start, span_end));
-    ShapedOrg { resume: span_end, span, left_end }
+    ShapedOrg {
+        resume: span_end,
+        span,
+        left_end,
+    }
 }
 
 /// Start of the first token that is neither a leading noise word nor a connector.
@@ -435,7 +490,7 @@ fn find_cued_people(text: &str, known: &mut HashSet<String>, out: &mut Vec<Candi
                     start = s;
                 }
             }
-            if let Some((s, e)) = person_span(text, start, name.end(), 1) {
+            if let Some((s, e)) = person_span(text, start, name.end(), rule.min_words) {
                 remember(text, s, e, known);
                 out.push(person(text, s, e, rule.confidence, Tier::Named));
             }
@@ -492,7 +547,9 @@ fn find_name_runs(text: &str, known: &HashSet<String>, out: &mut Vec<Candidate>)
             };
             let given = is_given_name(tok(text, *first));
             let initial = piece.iter().any(|&t| is_initial(tok(text, t)));
-            let seen = piece.iter().any(|&t| known.contains(&fold(name_core(tok(text, t)))));
+            let seen = piece
+                .iter()
+                .any(|&t| known.contains(&fold(name_core(tok(text, t)))));
             if !(given || initial || seen) {
                 continue;
             }
@@ -565,7 +622,9 @@ fn remember(text: &str, start: usize, end: usize, known: &mut HashSet<String>) {
 /// A name word without possessive or trailing punctuation: `Delgado's,` → `Delgado`.
 fn name_core(word: &str) -> &str {
     let w = word.trim_end_matches(|c: char| !c.is_alphanumeric());
-    w.strip_suffix("'s").or_else(|| w.strip_suffix("’s")).unwrap_or(w)
+    w.strip_suffix("'s")
+        .or_else(|| w.strip_suffix("’s"))
+        .unwrap_or(w)
 }
 
 fn person(text: &str, start: usize, end: usize, confidence: f32, tier: Tier) -> Candidate {
@@ -580,4 +639,9 @@ fn is_initial(word: &str) -> bool {
     matches!((chars.next(), chars.next(), chars.next()), (Some(c), Some('.'), None) if c.is_uppercase())
 }
 #[cfg(test)]
-pub(super) fn debug_org_matches(t: &str) -> Vec<String> { ORG_SUFFIXED.find_iter(t).map(|m| m.as_str().to_string()).collect() }
+pub(super) fn debug_org_matches(t: &str) -> Vec<String> {
+    ORG_SUFFIXED
+        .find_iter(t)
+        .map(|m| m.as_str().to_string())
+        .collect()
+}

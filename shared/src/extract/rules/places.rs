@@ -6,12 +6,10 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::lexicon::{
-    city_pattern, compile, is_leading_noise, is_not_name_word, state_code_pattern,
+    city_pattern, compile, is_given_name, is_leading_noise, is_not_name_word, state_code_pattern,
     state_name_pattern,
 };
-use super::{
-    Candidate, char_after, char_before, skip_words, starts_word, tok, tokens, trim_span,
-};
+use super::{Candidate, char_after, char_before, skip_words, starts_word, tok, tokens, trim_span};
 use crate::model::EntityKind;
 
 /// One to four capitalised words on one line: a city or county name.
@@ -27,13 +25,17 @@ fn city_state_tail() -> String {
     )
 }
 
-/// `1200 Market Street, Suite 400, San Francisco, CA 94103` as one mention.
+/// A town named after an address without its state (`52 Oak Hollow Court, Folsom`).
+const TOWN: &str = r"\p{Lu}[\p{L}'’\-]*(?:[ \t]+\p{Lu}[\p{L}'’\-]*){0,2}";
+
+/// `1200 Market Street, Suite 400, San Francisco, CA 94103` as one mention; also
+/// `52 Oak Hollow Court, Folsom` (the `town` group) when no state follows.
 static STREET_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
     let word = r"(?:\p{Lu}[\p{L}'’\-]*\.?|\d+(?:st|nd|rd|th))";
     let kind = r"(?:Street|Avenue|Boulevard|Road|Drive|Lane|Way|Place|Court|Plaza|Parkway|Square|Terrace|Highway|Circle|Center|Alley|Row|(?:St|Ave|Blvd|Rd|Dr|Ln|Pl|Ct|Pkwy|Sq|Hwy)\b\.?)";
     let unit = r"(?:,?[ \t]+(?:Suite|Ste\.|Floor|Fl\.|Unit|Room|Rm\.|Apt\.|Apartment|#)[ \t]*[A-Za-z0-9\-]+|,?[ \t]+\d+(?:st|nd|rd|th)[ \t]+Floor)*";
     compile(&format!(
-        r"\b\d{{1,6}}[ \t]+(?:(?:[NSEW]\.?[ \t]+)?(?:{word}[ \t]+){{1,4}}{kind}|Broadway){unit}(?:{tail})?",
+        r"\b\d{{1,6}}[ \t]+(?:(?:[NSEW]\.?[ \t]+)?(?:{word}[ \t]+){{1,4}}{kind}|Broadway){unit}(?:{tail}|,[ \t]*(?P<town>{TOWN}))?",
         tail = city_state_tail()
     ))
 });
@@ -90,12 +92,28 @@ pub(super) fn find(text: &str, out: &mut Vec<Candidate>) {
     // Cities the document names as such; their bare mentions are found at the end.
     let mut cities: Vec<&str> = Vec::new();
 
-    for caps in STREET_ADDRESS.captures_iter(text).chain(PO_BOX.captures_iter(text)) {
+    for caps in STREET_ADDRESS
+        .captures_iter(text)
+        .chain(PO_BOX.captures_iter(text))
+    {
         let Some(m) = caps.get(0) else { continue };
         if char_before(text, m.start()).is_some_and(|c| c.is_alphanumeric() || c == '-') {
             continue;
         }
-        if let Some((s, e)) = trim_span(text, m.start(), m.end(), &[',']) {
+        // A capitalised word after the address is a town only if it cannot be anything
+        // else: "100 Main Street, Plaintiff alleges" or "…, Jane Roe received" are not.
+        let mut end = m.end();
+        if let Some(town) = caps.name("town") {
+            let words: Vec<&str> = town.as_str().split_whitespace().collect();
+            let is_town = !words.iter().any(|w| is_not_name_word(w))
+                && !words.first().is_some_and(|w| is_given_name(w));
+            if is_town {
+                cities.push(town.as_str());
+            } else {
+                end = town.start();
+            }
+        }
+        if let Some((s, e)) = trim_span(text, m.start(), end, &[',']) {
             out.push(Candidate::collapsed(EntityKind::Location, text, s, e, 0.85));
         }
         cities.extend(caps.name("city").map(|c| c.as_str()));
@@ -116,13 +134,18 @@ pub(super) fn find(text: &str, out: &mut Vec<Candidate>) {
         }
     }
     for m in STATE_OF.find_iter(text) {
-        out.push(Candidate::collapsed(EntityKind::Location, text, m.start(), m.end(), 0.85));
+        out.push(Candidate::collapsed(
+            EntityKind::Location,
+            text,
+            m.start(),
+            m.end(),
+            0.85,
+        ));
     }
     for m in COUNTY.find_iter(text) {
         let start = skip_words(text, m.start(), m.end(), is_leading_noise);
         let span = &text[start..m.end()];
-        if span.eq_ignore_ascii_case("county") || !span.contains(' ') || !starts_word(text, start)
-        {
+        if span.eq_ignore_ascii_case("county") || !span.contains(' ') || !starts_word(text, start) {
             continue;
         }
         if let Some((s, e)) = trim_span(text, start, m.end(), &['.', ',']) {
@@ -133,7 +156,10 @@ pub(super) fn find(text: &str, out: &mut Vec<Candidate>) {
         // "Virginia Smith", "Texas Instruments": a place name followed by a name-like
         // capitalised word is more likely part of that name.
         let next = text[m.end()..].strip_prefix(' ').unwrap_or_default();
-        let next_word = next.split(|c: char| !c.is_alphanumeric()).next().unwrap_or_default();
+        let next_word = next
+            .split(|c: char| !c.is_alphanumeric())
+            .next()
+            .unwrap_or_default();
         let followed_by_name = next_word.chars().next().is_some_and(char::is_uppercase)
             && next_word.chars().nth(1).is_some_and(char::is_lowercase)
             && !is_not_name_word(next_word);
@@ -142,7 +168,13 @@ pub(super) fn find(text: &str, out: &mut Vec<Candidate>) {
         if followed_by_name || glued {
             continue;
         }
-        out.push(Candidate::collapsed(EntityKind::Location, text, m.start(), m.end(), 0.8));
+        out.push(Candidate::collapsed(
+            EntityKind::Location,
+            text,
+            m.start(),
+            m.end(),
+            0.8,
+        ));
     }
     for caps in CITY_OF.captures_iter(text) {
         if let Some(city) = caps.name("city") {
@@ -193,7 +225,10 @@ fn title_case(s: &str) -> String {
         .map(|w| {
             let mut chars = w.chars();
             match chars.next() {
-                Some(first) => first.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect(),
+                Some(first) => first
+                    .to_uppercase()
+                    .chain(chars.flat_map(char::to_lowercase))
+                    .collect(),
                 None => String::new(),
             }
         })

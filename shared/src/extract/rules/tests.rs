@@ -14,7 +14,10 @@ fn extract(text: &str) -> Vec<RawMention> {
         assert!(m.start < m.end && m.end <= chars.len(), "bad span {m:?}");
         let slice: String = chars[m.start..m.end].iter().collect();
         assert_eq!(slice, m.text, "text is not the characters at start..end");
-        assert!((0.0..=1.0).contains(&m.confidence), "confidence out of range: {m:?}");
+        assert!(
+            (0.0..=1.0).contains(&m.confidence),
+            "confidence out of range: {m:?}"
+        );
         assert!(!m.normalized.is_empty(), "empty normalised value: {m:?}");
     }
     for pair in mentions.windows(2) {
@@ -26,20 +29,33 @@ fn extract(text: &str) -> Vec<RawMention> {
 
 /// `(kind, text)` of every mention.
 fn found(text: &str) -> Vec<(EntityKind, String)> {
-    extract(text).into_iter().map(|m| (m.kind, m.text)).collect()
+    extract(text)
+        .into_iter()
+        .map(|m| (m.kind, m.text))
+        .collect()
 }
 
 /// Texts of the mentions of one kind.
 fn texts_of(text: &str, kind: EntityKind) -> Vec<String> {
-    extract(text).into_iter().filter(|m| m.kind == kind).map(|m| m.text).collect()
+    extract(text)
+        .into_iter()
+        .filter(|m| m.kind == kind)
+        .map(|m| m.text)
+        .collect()
 }
 
 /// The mention of `kind` whose text is exactly `expected`; fails listing what was found.
 fn mention(text: &str, kind: EntityKind, expected: &str) -> RawMention {
     let mentions = extract(text);
-    match mentions.iter().find(|m| m.kind == kind && m.text == expected) {
+    match mentions
+        .iter()
+        .find(|m| m.kind == kind && m.text == expected)
+    {
         Some(m) => m.clone(),
-        None => panic!("no {kind} {expected:?} in {text:?}; found {:?}", found(text)),
+        None => panic!(
+            "no {kind} {expected:?} in {text:?}; found {:?}",
+            found(text)
+        ),
     }
 }
 
@@ -61,15 +77,29 @@ fn finds_email_and_normalises_it_to_lower_case() {
 
 #[test]
 fn leaves_a_sentence_final_period_out_of_an_email() {
-    assert_eq!(texts_of("Write to jane.roe@roelaw.com.", Email), ["jane.roe@roelaw.com"]);
+    assert_eq!(
+        texts_of("Write to jane.roe@roelaw.com.", Email),
+        ["jane.roe@roelaw.com"]
+    );
 }
 
 #[test]
 fn finds_phone_numbers_in_common_us_formats() {
     let text = "Tel. (415) 555-0142; cell 415-555-0142; fax 415.555.0142; intl +1 415 555 0142.";
-    let phones = extract(text).into_iter().filter(|m| m.kind == Phone).collect::<Vec<_>>();
+    let phones = extract(text)
+        .into_iter()
+        .filter(|m| m.kind == Phone)
+        .collect::<Vec<_>>();
     let texts: Vec<&str> = phones.iter().map(|m| m.text.as_str()).collect();
-    assert_eq!(texts, ["(415) 555-0142", "415-555-0142", "415.555.0142", "+1 415 555 0142"]);
+    assert_eq!(
+        texts,
+        [
+            "(415) 555-0142",
+            "415-555-0142",
+            "415.555.0142",
+            "+1 415 555 0142"
+        ]
+    );
     assert!(phones.iter().all(|m| m.normalized == "+14155550142"));
 }
 
@@ -103,26 +133,38 @@ fn finds_numeric_dates_in_us_and_iso_order() {
 #[test]
 fn finds_formal_day_of_month_dates_without_the_article() {
     let text = "Executed this 4th day of March, 2024, at San Francisco.";
-    assert_eq!(normalized(text, Date, "4th day of March, 2024"), "2024-03-04");
+    assert_eq!(
+        normalized(text, Date, "4th day of March, 2024"),
+        "2024-03-04"
+    );
 }
 
 #[test]
 fn takes_a_weekday_and_a_line_break_inside_a_date() {
     let text = "Taken on Tuesday, January 28, 2025, at 10:02 a.m. Heard on September 19,\n2024.";
-    assert_eq!(normalized(text, Date, "Tuesday, January 28, 2025"), "2025-01-28");
+    assert_eq!(
+        normalized(text, Date, "Tuesday, January 28, 2025"),
+        "2025-01-28"
+    );
     assert_eq!(normalized(text, Date, "September 19,\n2024"), "2024-09-19");
 }
 
 #[test]
 fn finds_month_and_year_as_a_partial_iso_date() {
-    assert_eq!(normalized("Since March 2024 she has worked there.", Date, "March 2024"), "2024-03");
+    assert_eq!(
+        normalized("Since March 2024 she has worked there.", Date, "March 2024"),
+        "2024-03"
+    );
 }
 
 #[test]
 fn rejects_impossible_dates() {
     let text = "February 30, 2024; 2023-02-29; 13/45/2024; 31 April 2024.";
     assert!(texts_of(text, Date).is_empty(), "found {:?}", found(text));
-    assert_eq!(normalized("Leap day: February 29, 2024.", Date, "February 29, 2024"), "2024-02-29");
+    assert_eq!(
+        normalized("Leap day: February 29, 2024.", Date, "February 29, 2024"),
+        "2024-02-29"
+    );
 }
 
 #[test]
@@ -146,7 +188,10 @@ fn finds_dollar_amounts_and_normalises_them_to_code_and_cents() {
 fn scales_amounts_written_with_million_or_billion() {
     let text = "A fine of $2.5 million and a cap of USD 1.25 billion.";
     assert_eq!(normalized(text, Money, "$2.5 million"), "USD 2500000.00");
-    assert_eq!(normalized(text, Money, "USD 1.25 billion"), "USD 1250000000.00");
+    assert_eq!(
+        normalized(text, Money, "USD 1.25 billion"),
+        "USD 1250000000.00"
+    );
 }
 
 #[test]
@@ -171,25 +216,39 @@ fn finds_no_money_in_plain_numbers_and_percentages() {
 #[test]
 fn finds_federal_docket_numbers_with_judge_initials() {
     let text = "Case No. 3:24-cv-01234-JST, related to 1:23-cr-00456.";
-    assert_eq!(texts_of(text, CaseNumber), ["3:24-cv-01234-JST", "1:23-cr-00456"]);
+    assert_eq!(
+        texts_of(text, CaseNumber),
+        ["3:24-cv-01234-JST", "1:23-cr-00456"]
+    );
 }
 
 #[test]
 fn takes_the_number_and_not_the_case_no_label() {
-    let m = mention("See Case No. 24-1234 (consolidated).", CaseNumber, "24-1234");
+    let m = mention(
+        "See Case No. 24-1234 (consolidated).",
+        CaseNumber,
+        "24-1234",
+    );
     assert_eq!(m.start, "See Case No. ".len());
 }
 
 #[test]
 fn finds_state_case_number_forms() {
     let text = "Filed as CGC-24-512345, later No. 2023-CV-004512 and Index No. 654321/2023.";
-    assert_eq!(texts_of(text, CaseNumber), ["CGC-24-512345", "2023-CV-004512", "654321/2023"]);
+    assert_eq!(
+        texts_of(text, CaseNumber),
+        ["CGC-24-512345", "2023-CV-004512", "654321/2023"]
+    );
 }
 
 #[test]
 fn does_not_take_request_or_exhibit_numbers_for_case_numbers() {
     let text = "Request No. 3, Exhibit No. 12 and ECF No. 18 are attached. CSR No. 14872.";
-    assert!(texts_of(text, CaseNumber).is_empty(), "found {:?}", found(text));
+    assert!(
+        texts_of(text, CaseNumber).is_empty(),
+        "found {:?}",
+        found(text)
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -199,8 +258,14 @@ fn does_not_take_request_or_exhibit_numbers_for_case_numbers() {
 #[test]
 fn finds_usc_citation_with_section_sign() {
     let text = "Claims arise under 42 U.S.C. § 1983 and 15 U.S.C. § 78j(b).";
-    assert_eq!(texts_of(text, Statute), ["42 U.S.C. § 1983", "15 U.S.C. § 78j(b)"]);
-    assert_eq!(normalized("under 42 U.S.C.\n§ 1983.", Statute, "42 U.S.C.\n§ 1983"), "42 U.S.C. § 1983");
+    assert_eq!(
+        texts_of(text, Statute),
+        ["42 U.S.C. § 1983", "15 U.S.C. § 78j(b)"]
+    );
+    assert_eq!(
+        normalized("under 42 U.S.C.\n§ 1983.", Statute, "42 U.S.C.\n§ 1983"),
+        "42 U.S.C. § 1983"
+    );
 }
 
 #[test]
@@ -215,7 +280,12 @@ fn ends_a_section_list_before_the_next_citation_or_prose() {
                 1343(a)(3), and within 42 U.S.C. § 1983 and 28 days.";
     assert_eq!(
         texts_of(text, Statute),
-        ["28 U.S.C. §§ 1331 and 1343", "42 U.S.C. § 1983", "28 U.S.C. § 1331", "42 U.S.C. § 1983"]
+        [
+            "28 U.S.C. §§ 1331 and 1343",
+            "42 U.S.C. § 1983",
+            "28 U.S.C. § 1331",
+            "42 U.S.C. § 1983"
+        ]
     );
 }
 
@@ -240,7 +310,11 @@ fn finds_state_code_and_regulation_citations() {
                 29 C.F.R. § 1604.11.";
     assert_eq!(
         texts_of(text, Statute),
-        ["Cal. Bus. & Prof. Code § 17200", "Cal. Civ. Code § 1542", "29 C.F.R. § 1604.11"]
+        [
+            "Cal. Bus. & Prof. Code § 17200",
+            "Cal. Civ. Code § 1542",
+            "29 C.F.R. § 1604.11"
+        ]
     );
 }
 
@@ -276,7 +350,11 @@ fn finds_case_law_citations_without_introductory_signals() {
 #[test]
 fn does_not_cite_a_bare_defined_act() {
     let text = "The Act requires notice. This Act applies.";
-    assert!(texts_of(text, Statute).is_empty(), "found {:?}", found(text));
+    assert!(
+        texts_of(text, Statute).is_empty(),
+        "found {:?}",
+        found(text)
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -302,8 +380,15 @@ fn finds_federal_court_names() {
 #[test]
 fn joins_an_upper_case_caption_court_with_its_district_line() {
     let text = "UNITED STATES DISTRICT COURT\nNORTHERN DISTRICT OF CALIFORNIA\n\nJANE ROE,";
-    let m = mention(text, Court, "UNITED STATES DISTRICT COURT\nNORTHERN DISTRICT OF CALIFORNIA");
-    assert_eq!(m.normalized, "UNITED STATES DISTRICT COURT NORTHERN DISTRICT OF CALIFORNIA");
+    let m = mention(
+        text,
+        Court,
+        "UNITED STATES DISTRICT COURT\nNORTHERN DISTRICT OF CALIFORNIA",
+    );
+    assert_eq!(
+        m.normalized,
+        "UNITED STATES DISTRICT COURT NORTHERN DISTRICT OF CALIFORNIA"
+    );
 }
 
 #[test]
@@ -313,7 +398,10 @@ fn finds_state_courts_with_their_county_and_emits_no_location_inside() {
     assert_eq!(
         found(text),
         [
-            (Court, "Superior Court of the State of California, County of San Francisco".into()),
+            (
+                Court,
+                "Superior Court of the State of California, County of San Francisco".into()
+            ),
             (Court, "Court of Chancery of the State of Delaware".into()),
         ]
     );
@@ -350,14 +438,22 @@ fn does_not_swallow_sentence_start_or_role_words_into_an_organisation() {
                 Plaintiff Delta Inc. appealed.";
     assert_eq!(
         texts_of(text, Org),
-        ["Acme Company", "Beta Holdings LLC", "Gamma Corp.", "Delta Inc."]
+        [
+            "Acme Company",
+            "Beta Holdings LLC",
+            "Gamma Corp.",
+            "Delta Inc."
+        ]
     );
 }
 
 #[test]
 fn separates_two_companies_joined_by_and() {
     let text = "between Northwind LLC and Bluefin Logistics LLC, and Jane Roe and Acme Corp.";
-    assert_eq!(texts_of(text, Org), ["Northwind LLC", "Bluefin Logistics LLC", "Acme Corp."]);
+    assert_eq!(
+        texts_of(text, Org),
+        ["Northwind LLC", "Bluefin Logistics LLC", "Acme Corp."]
+    );
 }
 
 #[test]
@@ -391,7 +487,13 @@ fn finds_names_after_honorifics_and_roles_without_the_title() {
                 Magistrate Judge Rebecca Antonelli.";
     assert_eq!(
         texts_of(text, Person),
-        ["Smith", "William H. Alsup", "Chhabria", "Jane Doe", "Rebecca Antonelli"]
+        [
+            "Smith",
+            "William H. Alsup",
+            "Chhabria",
+            "Jane Doe",
+            "Rebecca Antonelli"
+        ]
     );
     assert!(mention(text, Person, "Smith").confidence >= 0.8);
 }
@@ -406,7 +508,10 @@ fn finds_transcript_speakers() {
 fn finds_signature_block_names_and_names_before_esq() {
     let text = "By: /s/ Jane Roe\n/s/ John Smith\nName: Sofia Brennan, Chief Executive Officer\n\
                 Robert T. Jones, Esq.";
-    assert_eq!(texts_of(text, Person), ["Jane Roe", "John Smith", "Sofia Brennan", "Robert T. Jones"]);
+    assert_eq!(
+        texts_of(text, Person),
+        ["Jane Roe", "John Smith", "Sofia Brennan", "Robert T. Jones"]
+    );
 }
 
 #[test]
@@ -415,14 +520,23 @@ fn finds_caption_parties_and_deponents_in_capitals() {
                 JUDITH S. THORNTON\nUnited States District Judge";
     assert_eq!(
         texts_of(text, Person),
-        ["MARIA DELGADO", "JANE ROE", "JOSÉ RAMÍREZ", "JUDITH S. THORNTON"]
+        [
+            "MARIA DELGADO",
+            "JANE ROE",
+            "JOSÉ RAMÍREZ",
+            "JUDITH S. THORNTON"
+        ]
     );
 }
 
 #[test]
 fn finds_capitalised_full_names_with_a_low_confidence() {
-    let text = "Her supervisor, John A. Smith, told Maria Delgado that Thomas Whitaker had filmed it.";
-    assert_eq!(texts_of(text, Person), ["John A. Smith", "Maria Delgado", "Thomas Whitaker"]);
+    let text =
+        "Her supervisor, John A. Smith, told Maria Delgado that Thomas Whitaker had filmed it.";
+    assert_eq!(
+        texts_of(text, Person),
+        ["John A. Smith", "Maria Delgado", "Thomas Whitaker"]
+    );
     assert!(mention(text, Person, "Maria Delgado").confidence < 0.7);
 }
 
@@ -453,8 +567,12 @@ fn finds_no_person_inside_an_organisation_or_court() {
 
 #[test]
 fn finds_a_street_address_with_suite_city_state_and_zip_as_one_mention() {
-    let text = "Offices at 1200 Market Street, Suite 400, San Francisco, CA 94103 (the \"Office\").";
-    assert_eq!(texts_of(text, Location), ["1200 Market Street, Suite 400, San Francisco, CA 94103"]);
+    let text =
+        "Offices at 1200 Market Street, Suite 400, San Francisco, CA 94103 (the \"Office\").";
+    assert_eq!(
+        texts_of(text, Location),
+        ["1200 Market Street, Suite 400, San Francisco, CA 94103"]
+    );
 }
 
 #[test]
@@ -477,7 +595,10 @@ fn finds_city_state_pairs_counties_and_states() {
 #[test]
 fn finds_states_and_major_cities_from_the_built_in_list() {
     let text = "A Delaware corporation based in Chicago with offices in New York.";
-    assert_eq!(texts_of(text, Location), ["Delaware", "Chicago", "New York"]);
+    assert_eq!(
+        texts_of(text, Location),
+        ["Delaware", "Chicago", "New York"]
+    );
 }
 
 #[test]
@@ -489,7 +610,13 @@ fn learns_the_cities_a_document_names() {
 #[test]
 fn leaves_a_place_that_starts_a_personal_name_to_the_name() {
     let text = "Virginia Okafor lives in Virginia.";
-    assert_eq!(found(text), [(Person, "Virginia Okafor".into()), (Location, "Virginia".into())]);
+    assert_eq!(
+        found(text),
+        [
+            (Person, "Virginia Okafor".into()),
+            (Location, "Virginia".into())
+        ]
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -498,10 +625,17 @@ fn leaves_a_place_that_starts_a_personal_name_to_the_name() {
 
 #[test]
 fn offsets_are_character_offsets_after_multibyte_text() {
-    let text = "§ 2 — café Ramírez: under 42 U.S.C. § 1983 — Ms. Delgado paid €10,000 on March 4, 2024.";
+    let text =
+        "§ 2 — café Ramírez: under 42 U.S.C. § 1983 — Ms. Delgado paid €10,000 on March 4, 2024.";
     let statute = mention(text, Statute, "42 U.S.C. § 1983");
-    assert_eq!(statute.start, text[..text.find("42 U.S.C.").unwrap()].chars().count());
-    assert_eq!(statute.end, statute.start + "42 U.S.C. § 1983".chars().count());
+    assert_eq!(
+        statute.start,
+        text[..text.find("42 U.S.C.").unwrap()].chars().count()
+    );
+    assert_eq!(
+        statute.end,
+        statute.start + "42 U.S.C. § 1983".chars().count()
+    );
     let money = mention(text, Money, "€10,000");
     assert_eq!(money.start, text[..text.find('€').unwrap()].chars().count());
     let date = mention(text, Date, "March 4, 2024");
@@ -515,7 +649,10 @@ fn keeps_the_longest_and_most_specific_mention_where_rules_overlap() {
     assert_eq!(
         found(text),
         [
-            (Statute, "Maria Delgado v. Acme Corp., 550 U.S. 544 (2007)".into()),
+            (
+                Statute,
+                "Maria Delgado v. Acme Corp., 550 U.S. 544 (2007)".into()
+            ),
             (Court, "San Francisco Superior Court".into()),
             (CaseNumber, "3:24-cv-01234-JST".into()),
         ]
@@ -546,7 +683,15 @@ fn processes_a_100_kb_document_and_adversarial_inputs() {
     let mentions = extract(&big);
     assert!(mentions.len() > 100);
 
-    for unit in ["Aaaa Bbbb ", "1 2 3 4 ", "§ ", "Acme LLC and ", "A. B. C. ", "$1,000,", "é "] {
+    for unit in [
+        "Aaaa Bbbb ",
+        "1 2 3 4 ",
+        "§ ",
+        "Acme LLC and ",
+        "A. B. C. ",
+        "$1,000,",
+        "é ",
+    ] {
         let adversarial = unit.repeat(100_000 / unit.len());
         let _ = extract(&adversarial);
     }

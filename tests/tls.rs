@@ -1,0 +1,228 @@
+//! `rediss://` through rustls, with AUTH, against a real TLS Redis started for the test
+//! (the cloud stage's set-up: ElastiCache with TLS and a password).
+
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use lexpipe::redis::{self as lredis, CacheSpec, KeyPart, RedisStatus, Source};
+use lexpipe_tests::config_with;
+
+const PASSWORD: &str = "tls-test-password-7f3a";
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!("the TLS test needs {cmd:?} (openssl from Debian's openssl package): {e}")
+    });
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it.
+fn make_certificates(dir: &Path) {
+    let d = |f: &str| dir.join(f).to_str().unwrap().to_string();
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    run(Command::new("openssl").args([
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &d("ca.key"),
+        "-out",
+        &d("ca.crt"),
+        "-days",
+        "1",
+        "-subj",
+        "/CN=lexpipe test CA",
+    ]));
+    run(Command::new("openssl").args([
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &d("server.key"),
+        "-out",
+        &d("server.csr"),
+        "-subj",
+        "/CN=127.0.0.1",
+    ]));
+    run(Command::new("openssl").args([
+        "x509",
+        "-req",
+        "-in",
+        &d("server.csr"),
+        "-CA",
+        &d("ca.crt"),
+        "-CAkey",
+        &d("ca.key"),
+        "-CAcreateserial",
+        "-out",
+        &d("server.crt"),
+        "-days",
+        "1",
+        "-extfile",
+        &d("san.ext"),
+    ]));
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_tls_redis(dir: &Path) -> (Server, u16) {
+    let port = free_port();
+    let d = |f: &str| dir.join(f).to_str().unwrap().to_string();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--tls-cert-file",
+            &d("server.crt"),
+            "--tls-key-file",
+            &d("server.key"),
+            "--tls-ca-cert-file",
+            &d("ca.crt"),
+            "--tls-auth-clients",
+            "no",
+            "--requirepass",
+            PASSWORD,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("the TLS test starts its own redis-server (Debian: apt-get install redis-server)");
+    let server = Server(child);
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return (server, port);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("TLS redis-server did not start on port {port}");
+}
+
+#[tokio::test]
+async fn the_cloud_stage_caches_over_tls_with_auth_and_a_private_ca() {
+    // Arrange
+    let dir = tempfile::tempdir().unwrap();
+    make_certificates(dir.path());
+    let (_server, port) = start_tls_redis(dir.path()).await;
+    let url = format!("rediss://127.0.0.1:{port}");
+    let ca = dir.path().join("ca.crt");
+    let cfg = config_with(
+        "t-tls",
+        &[
+            ("LEXPIPE_STAGE", "cloud"),
+            ("REDIS_URL", &url),
+            ("REDIS_PASSWORD", PASSWORD),
+            ("REDIS_TLS_CA_FILE", ca.to_str().unwrap()),
+        ],
+    );
+    assert!(cfg.redis.tls);
+    // Act
+    let setup = lredis::connect_cache(&cfg).await;
+    let spec = CacheSpec {
+        namespace: "itest",
+        key: setup.cache.keys().key("itest", 1, &[KeyPart::Id("tls")]),
+        schema: 1,
+        ttl: Duration::from_secs(60),
+    };
+    let first = setup
+        .cache
+        .get_or_compute(&spec, || async { Ok::<_, String>(42u32) })
+        .await
+        .unwrap();
+    let second = setup
+        .cache
+        .get_or_compute(&spec, || async { Ok::<_, String>(0u32) })
+        .await
+        .unwrap();
+    // Assert
+    assert_eq!(setup.status, RedisStatus::Connected);
+    assert_eq!(
+        (first.source, second.source, second.value),
+        (Source::Computed, Source::Hit, 42)
+    );
+}
+
+#[tokio::test]
+async fn a_tls_server_whose_certificate_is_not_trusted_is_unavailable_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certificates(dir.path());
+    let (_server, port) = start_tls_redis(dir.path()).await;
+    let url = format!("rediss://127.0.0.1:{port}");
+    // No REDIS_TLS_CA_FILE: the system roots do not know the test CA.
+    let cfg = config_with(
+        "t-tls-untrusted",
+        &[
+            ("LEXPIPE_STAGE", "cloud"),
+            ("REDIS_URL", &url),
+            ("REDIS_PASSWORD", PASSWORD),
+        ],
+    );
+    let setup = lredis::connect_cache(&cfg).await;
+    assert_eq!(setup.status, RedisStatus::Unavailable);
+    let spec = CacheSpec {
+        namespace: "itest",
+        key: setup.cache.keys().key("itest", 1, &[KeyPart::Id("tls")]),
+        schema: 1,
+        ttl: Duration::from_secs(60),
+    };
+    let r = setup
+        .cache
+        .get_or_compute(&spec, || async { Ok::<_, String>(1u32) })
+        .await
+        .unwrap();
+    assert_eq!(r.source, Source::Computed, "fails open");
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_unavailable_and_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certificates(dir.path());
+    let (_server, port) = start_tls_redis(dir.path()).await;
+    let url = format!("rediss://127.0.0.1:{port}");
+    let ca = dir.path().join("ca.crt");
+    let cfg = config_with(
+        "t-tls-badpass",
+        &[
+            ("LEXPIPE_STAGE", "cloud"),
+            ("REDIS_URL", &url),
+            ("REDIS_PASSWORD", "wrong-password-3c1d"),
+            ("REDIS_TLS_CA_FILE", ca.to_str().unwrap()),
+        ],
+    );
+    let handle = lredis::RedisHandle::new(&cfg).unwrap();
+    let err = handle.connect().await.unwrap_err().to_string();
+    assert!(!err.contains("wrong-password-3c1d"), "{err}");
+    assert!(!format!("{cfg:?}").contains("wrong-password-3c1d"));
+}
