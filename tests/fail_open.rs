@@ -178,3 +178,87 @@ async fn in_the_hybrid_stage_an_unreachable_redis_keeps_the_redis_cache_failing_
     assert_eq!(setup.status, RedisStatus::Unavailable);
     assert_eq!(setup.cache.backend_kind(), "redis");
 }
+
+/// A TCP proxy to the real Redis that can be frozen: connections stay open but nothing
+/// is forwarded, as when a Redis host stalls.
+async fn freezable_proxy() -> (String, Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::AtomicBool;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let frozen = Arc::new(AtomicBool::new(false));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let upstream = lexpipe_tests::redis_url()
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_string();
+    let f = frozen.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let server = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+            let (mut cr, mut cw) = client.into_split();
+            let (mut sr, mut sw) = server.into_split();
+            let f1 = f.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                while let Ok(n) = cr.read(&mut buf).await {
+                    if n == 0 || f1.load(Ordering::SeqCst) {
+                        // Frozen: swallow requests and hold the socket open.
+                        if n == 0 {
+                            break;
+                        }
+                        continue;
+                    }
+                    if sw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                while let Ok(n) = sr.read(&mut buf).await {
+                    if n == 0 || cw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (format!("redis://{addr}"), frozen)
+}
+
+#[tokio::test]
+async fn after_repeated_timeouts_the_connection_is_rebuilt_and_recovers() {
+    // Arrange: a connection through a proxy that we can stall; a breaker that stays
+    // closed, so that the rebuild is what recovers.
+    lexpipe_tests::require_redis().await;
+    let (url, frozen) = freezable_proxy().await;
+    let env = unique_env("rebuild");
+    let cfg = config_with(
+        &env,
+        &[
+            ("REDIS_URL", url.as_str()),
+            ("REDIS_RESPONSE_TIMEOUT_MS", "100"),
+            ("REDIS_CONNECT_TIMEOUT_MS", "200"),
+            ("LEXPIPE_BREAKER_FAILURES", "1000"),
+        ],
+    );
+    let (cache, handle) = redis_cache(&cfg);
+    let s = spec(&cache, "k");
+    cache.get_or_compute(&s, || async { Ok::<_, String>(1u32) }).await.unwrap();
+    assert_eq!(handle.connect_attempts(), 1);
+
+    // Act: Redis stalls; every call times out, computes, and carries on.
+    frozen.store(true, Ordering::SeqCst);
+    for _ in 0..4 {
+        let r = cache.get_or_compute(&s, || async { Ok::<_, String>(2u32) }).await.unwrap();
+        assert_eq!(r.source, Source::Computed);
+    }
+    assert!(handle.rebuilds() >= 1, "the stalled connection is dropped");
+
+    // Redis answers again: the next call connects anew and is served from the cache.
+    frozen.store(false, Ordering::SeqCst);
+    let r = cache.get_or_compute(&s, || async { Ok::<_, String>(3u32) }).await.unwrap();
+    assert_eq!((r.source, r.value), (Source::Hit, 1));
+    assert!(handle.connect_attempts() >= 2, "a new connection was made");
+    lexpipe_tests::cleanup(&env).await;
+}

@@ -137,12 +137,13 @@ static RULE_OF_FEDERAL_RULES: LazyLock<Regex> = LazyLock::new(|| {
 
 /// State codes: `Cal. Civ. Code § 1542`, `Cal. Bus. & Prof. Code § 17200`,
 /// `Cal. Lab. Code §§ 201-203`, `N.Y. Gen. Bus. Law § 349`, `Tex. Bus. & Com. Code Ann.
-/// § 17.46`, `California Civil Code section 1542`, `Del. Code Ann. tit. 8, § 102`.
+/// § 17.46`, `California Civil Code section 1542`, `Cal. Code Civ. Proc. § 425.16`,
+/// `California Code of Civil Procedure section 425.16`, `Del. Code Ann. tit. 8, § 102`.
 static STATE_CODE: LazyLock<Regex> = LazyLock::new(|| {
     let abbr = r"(?:Cal|N\.\s?Y|Tex|Fla|Ill|Del|Mass|Pa|N\.\s?J|Wash|Ga|Mich|Va|Colo|Ariz|Or|Nev|Minn|Conn|Md|Mo|Wis|Tenn|Ind|La|Ky|Ala|N\.\s?C|S\.\s?C|Okla|Iowa|Kan|Utah|Ohio)\.?";
     let states = state_name_pattern();
     compile(&format!(
-        r"\b(?:{abbr}|{states})[ \t]+(?:(?:[A-Z][A-Za-z'’]*\.?|&|and)[ \t]+){{0,5}}?(?:Code|Law|Laws|Stat\.|Statutes|Gen\.\s+Laws|Rev\.\s+Stat\.|Comp\.\s+Stat\.)(?:[ \t]+Ann\.)?(?:[ \t]+tit\.[ \t]+\d+,)?\s*{SIGN}?\s*{SEC}"
+        r"\b(?:{abbr}|{states})[ \t]+(?:(?:[A-Z][A-Za-z'’]*\.?|&|and)[ \t]+){{0,5}}?(?:Code(?:[ \t]+of[ \t]+Civil[ \t]+Procedure|[ \t]+Civ\.[ \t]+Proc\.)?|Law|Laws|Stat\.|Statutes|Gen\.\s+Laws|Rev\.\s+Stat\.|Comp\.\s+Stat\.)(?:[ \t]+Ann\.)?(?:[ \t]+tit\.[ \t]+\d+,)?\s*{SIGN}?\s*{SEC}"
     ))
 });
 
@@ -240,8 +241,8 @@ fn find_statutes(text: &str, out: &mut Vec<Candidate>) {
 /// following `et seq.` is not taken: it is commentary on the citation, not part of it.
 fn extend_section_list(text: &str, start: usize, mut end: usize) -> usize {
     // Only a plural sign announces a list; after `§ 1983`, "and 28 days" is prose.
-    let cited = &text[start..end];
-    let plural = cited.contains("§§") || cited.contains("ections") || cited.contains("ecs.");
+    let cited = text[start..end].to_lowercase();
+    let plural = cited.contains("§§") || cited.contains("sections") || cited.contains("secs.");
     while let Some(m) = SECTION_LIST_ITEM.find(&text[end..]).filter(|_| plural) {
         let item_end = end + m.end();
         let next = text[item_end..].trim_start();

@@ -34,46 +34,41 @@ static COURTS: LazyLock<Vec<CourtRule>> = LazyLock::new(|| {
         r"(?:[\s,]+(?:in\s+and\s+)?for\s+the\s+County\s+of\s+{NAMES}|,?\s*County\s+of\s+{NAMES})"
     );
     let circuit = format!(r"(?:{ORDINAL}|D\.\s?C\.|District\s+of\s+Columbia|Federal)\s+Circuit");
-    let patterns = [
+    let rule = |pattern: String, confidence: f32, place_first: bool| CourtRule {
+        re: compile(&pattern),
+        confidence,
+        place_first,
+    };
+    vec![
         // United States District Court for the Northern District of California;
         // U.S. District Court, S.D.N.Y.; UNITED STATES BANKRUPTCY COURT\nDISTRICT OF DELAWARE
-        (format!(r"(?i)\b(?:United\s+States|U\.\s?S\.)\s+(?:District|Bankruptcy)\s+Court{district}?"), 0.9),
+        rule(format!(r"(?i)\b(?:United\s+States|U\.\s?S\.)\s+(?:District|Bankruptcy)\s+Court{district}?"), 0.9, false),
         // United States Court of Appeals for the Ninth Circuit
-        (format!(r"(?i)\b(?:United\s+States|U\.\s?S\.)\s+Court\s+of\s+Appeals(?:[\s,]+for\s+the\s+{circuit})?"), 0.9),
+        rule(format!(r"(?i)\b(?:United\s+States|U\.\s?S\.)\s+Court\s+of\s+Appeals(?:[\s,]+for\s+the\s+{circuit})?"), 0.9, false),
         // Ninth Circuit Court of Appeals; Court of Appeals for the Ninth Circuit
-        (format!(r"(?i)\b{circuit}\s+Court\s+of\s+Appeals"), 0.9),
-        (format!(r"(?i)\bCourt\s+of\s+Appeals\s+for\s+the\s+{circuit}"), 0.9),
+        rule(format!(r"(?i)\b{circuit}\s+Court\s+of\s+Appeals"), 0.9, false),
+        rule(format!(r"(?i)\bCourt\s+of\s+Appeals\s+for\s+the\s+{circuit}"), 0.9, false),
         // the Ninth Circuit (as a court)
-        (format!(r"\b(?:{ORDINAL}|D\.C\.|Federal)\s+Circuit\b"), 0.75),
+        rule(format!(r"\b(?:{ORDINAL}|D\.C\.|Federal)\s+Circuit\b"), 0.75, false),
         // Supreme Court of the United States; Supreme Court of the State of New York,
         // County of New York; United States Supreme Court; California Supreme Court
-        (format!(r"(?i)\bSupreme\s+Court\s+of\s+(?:the\s+)?(?:United\s+States|State\s+of\s+{state}|{state}){county}?"), 0.9),
-        (format!(r"(?i)\b(?:United\s+States|U\.\s?S\.|{state})\s+Supreme\s+Court"), 0.9),
+        rule(format!(r"(?i)\bSupreme\s+Court\s+of\s+(?:the\s+)?(?:United\s+States|State\s+of\s+{state}|{state}){county}?"), 0.9, false),
+        rule(format!(r"(?i)\b(?:United\s+States|U\.\s?S\.|{state})\s+Supreme\s+Court"), 0.9, false),
         // United States Tax Court; Court of Federal Claims; Court of International Trade
-        (r"(?i)\b(?:United\s+States|U\.\s?S\.)\s+(?:Tax\s+Court|Court\s+of\s+Federal\s+Claims|Court\s+of\s+International\s+Trade)".to_string(), 0.9),
+        rule(r"(?i)\b(?:United\s+States|U\.\s?S\.)\s+(?:Tax\s+Court|Court\s+of\s+Federal\s+Claims|Court\s+of\s+International\s+Trade)".to_string(), 0.9, false),
         // Superior Court of the State of California, County of San Francisco;
         // Circuit Court of Cook County; District Court of Harris County
-        (format!(r"(?i)\b(?:Superior|Circuit|District|County|Municipal|Probate|Family|Justice|Surrogate'?s|Chancery)\s+Court\s+(?:of|for)\s+(?:the\s+)?(?:State\s+of\s+|Commonwealth\s+of\s+)?{state}{county}?"), 0.9),
-        (format!(r"(?i)\b(?:Superior|Circuit|District|County|Municipal|Probate|Family|Surrogate'?s)\s+Court\s+(?:of|for)\s+(?:the\s+)?County\s+of\s+{NAMES}"), 0.9),
-        (format!(r"(?i)\b(?:Superior|Circuit|District|Probate|Family)\s+Court\s+(?:of|for)\s+{NAMES}\s+County"), 0.9),
+        rule(format!(r"(?i)\b(?:Superior|Circuit|District|County|Municipal|Probate|Family|Justice|Surrogate'?s|Chancery)\s+Court\s+(?:of|for)\s+(?:the\s+)?(?:State\s+of\s+|Commonwealth\s+of\s+)?{state}{county}?"), 0.9, false),
+        rule(format!(r"(?i)\b(?:Superior|Circuit|District|County|Municipal|Probate|Family|Surrogate'?s)\s+Court\s+(?:of|for)\s+(?:the\s+)?County\s+of\s+{NAMES}"), 0.9, false),
+        rule(format!(r"(?i)\b(?:Superior|Circuit|District|Probate|Family)\s+Court\s+(?:of|for)\s+{NAMES}\s+County"), 0.9, false),
         // Court of Chancery of the State of Delaware; Court of Appeal of the State of
         // California, First Appellate District
-        (format!(r"(?i)\bCourt\s+of\s+(?:Chancery|Appeals?|Common\s+Pleas|Criminal\s+Appeals|Special\s+Appeals)\s+(?:of|for)\s+(?:the\s+)?(?:State\s+of\s+|Commonwealth\s+of\s+)?{state}(?:,?\s+(?-i:{ORDINAL}|\p{{Lu}}[\p{{L}}]+)\s+(?:Appellate\s+)?(?:District|Department|Division))?{county}?"), 0.9),
+        rule(format!(r"(?i)\bCourt\s+of\s+(?:Chancery|Appeals?|Common\s+Pleas|Criminal\s+Appeals|Special\s+Appeals)\s+(?:of|for)\s+(?:the\s+)?(?:State\s+of\s+|Commonwealth\s+of\s+)?{state}(?:,?\s+(?-i:{ORDINAL}|\p{{Lu}}[\p{{L}}]+)\s+(?:Appellate\s+)?(?:District|Department|Division))?{county}?"), 0.9, false),
         // Delaware Court of Chancery; California Superior Court
-        (format!(r"(?i)\b{state}\s+(?:Court\s+of\s+(?:Chancery|Appeals?)|Superior\s+Court|Chancery\s+Court|Circuit\s+Court|Court\s+of\s+Common\s+Pleas)"), 0.9),
+        rule(format!(r"(?i)\b{state}\s+(?:Court\s+of\s+(?:Chancery|Appeals?)|Superior\s+Court|Chancery\s+Court|Circuit\s+Court|Court\s+of\s+Common\s+Pleas)"), 0.9, false),
         // San Francisco Superior Court; Cook County Circuit Court
-        (format!(r"{NAMES}(?:\s+County)?\s+(?:Superior|Circuit|Probate|Family)\s+Court"), 0.85),
-    ];
-    let last = patterns.len() - 1;
-    patterns
-        .into_iter()
-        .enumerate()
-        .map(|(i, (p, confidence))| CourtRule {
-            re: compile(&p),
-            confidence,
-            place_first: i == last,
-        })
-        .collect()
+        rule(format!(r"{NAMES}(?:\s+County)?\s+(?:Superior|Circuit|Probate|Family)\s+Court"), 0.85, true),
+    ]
 });
 
 pub(super) fn find(text: &str, out: &mut Vec<Candidate>) {

@@ -638,10 +638,3 @@ fn is_initial(word: &str) -> bool {
     let mut chars = word.chars();
     matches!((chars.next(), chars.next(), chars.next()), (Some(c), Some('.'), None) if c.is_uppercase())
 }
-#[cfg(test)]
-pub(super) fn debug_org_matches(t: &str) -> Vec<String> {
-    ORG_SUFFIXED
-        .find_iter(t)
-        .map(|m| m.as_str().to_string())
-        .collect()
-}

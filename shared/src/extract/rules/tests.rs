@@ -84,6 +84,12 @@ fn leaves_a_sentence_final_period_out_of_an_email() {
 }
 
 #[test]
+fn finds_no_email_without_a_domain() {
+    let text = "Meet @ noon; write to admin@localhost or to a@b.";
+    assert!(texts_of(text, Email).is_empty(), "found {:?}", found(text));
+}
+
+#[test]
 fn finds_phone_numbers_in_common_us_formats() {
     let text = "Tel. (415) 555-0142; cell 415-555-0142; fax 415.555.0142; intl +1 415 555 0142.";
     let phones = extract(text)
@@ -319,6 +325,19 @@ fn finds_state_code_and_regulation_citations() {
 }
 
 #[test]
+fn finds_the_california_code_of_civil_procedure_in_both_styles() {
+    let text = "A motion under Cal. Code Civ. Proc. § 425.16 or California Code of Civil Procedure \
+                section 425.16.";
+    assert_eq!(
+        texts_of(text, Statute),
+        [
+            "Cal. Code Civ. Proc. § 425.16",
+            "California Code of Civil Procedure section 425.16",
+        ]
+    );
+}
+
+#[test]
 fn finds_a_section_of_a_named_act_and_an_act_with_its_codification() {
     let text = "Section 10(b) of the Securities Exchange Act of 1934 applies, as does the Defend \
                 Trade Secrets Act, 18 U.S.C. § 1836.";
@@ -339,10 +358,21 @@ fn finds_case_law_citations_without_introductory_signals() {
         texts_of(text, Statute),
         [
             "Graham v. Connor, 490 U.S. 386 (1989)",
-            "Bell Atlantic Corp. v. \n                Twombly, 550 U.S. 544, 570 (2007)"
-                .replace("\n                ", "")
-                .as_str(),
+            "Bell Atlantic Corp. v. Twombly, 550 U.S. 544, 570 (2007)",
             "Iqbal, 556 U.S. at 678",
+        ]
+    );
+}
+
+#[test]
+fn finds_in_re_citations_and_parties_with_corporate_suffixes() {
+    let text = "See In re Checking Account Overdraft Litig., 275 F.R.D. 666 (S.D. Fla. 2011); \
+                Gutierrez v. Wells Fargo Bank, N.A., 704 F.3d 712 (9th Cir. 2012).";
+    assert_eq!(
+        texts_of(text, Statute),
+        [
+            "In re Checking Account Overdraft Litig., 275 F.R.D. 666 (S.D. Fla. 2011)",
+            "Gutierrez v. Wells Fargo Bank, N.A., 704 F.3d 712 (9th Cir. 2012)",
         ]
     );
 }
@@ -457,6 +487,44 @@ fn separates_two_companies_joined_by_and() {
 }
 
 #[test]
+fn finds_law_firms_with_commas_and_ampersand_company_names() {
+    let text = "Harlan, Bishop & Greer LLP advised Goldman Sachs & Co. LLC and J.P. Morgan Chase & Co.; \
+                Jane Roe, Stanford University, testified.";
+    assert_eq!(
+        texts_of(text, Org),
+        [
+            "Harlan, Bishop & Greer LLP",
+            "Goldman Sachs & Co. LLC",
+            "J.P. Morgan Chase & Co.",
+            "Stanford University",
+        ]
+    );
+}
+
+#[test]
+fn finds_each_organisation_of_a_list_joined_by_and() {
+    let text = "Wesley Chapel Holdings and Sunrise Senior Living, LLC settled.";
+    assert_eq!(
+        texts_of(text, Org),
+        ["Wesley Chapel Holdings", "Sunrise Senior Living, LLC"]
+    );
+}
+
+#[test]
+fn leaves_a_description_before_of_out_of_a_company_name() {
+    let text = "The Board of Directors of Orion Robotics, Inc. issued Preferred Stock of \
+                Helios Labs, Inc. to Bank of America Corporation.";
+    assert_eq!(
+        texts_of(text, Org),
+        [
+            "Orion Robotics, Inc.",
+            "Helios Labs, Inc.",
+            "Bank of America Corporation"
+        ]
+    );
+}
+
+#[test]
 fn does_not_take_defined_terms_for_organisations() {
     let text = "The Company shall pay. The Bank may refuse. Insurance Company records.";
     assert!(texts_of(text, Org).is_empty(), "found {:?}", found(text));
@@ -541,6 +609,12 @@ fn finds_capitalised_full_names_with_a_low_confidence() {
 }
 
 #[test]
+fn does_not_take_one_word_after_a_party_role_for_a_person() {
+    let text = "Defendant Globex denies the allegations. Plaintiff Jane Roe disagrees.";
+    assert_eq!(texts_of(text, Person), ["Jane Roe"]);
+}
+
+#[test]
 fn trusts_a_bare_name_once_a_cue_has_named_that_person() {
     let text = "Ms. Okafor signed. Later, Hannelore Okafor called.";
     assert_eq!(texts_of(text, Person), ["Okafor", "Hannelore Okafor"]);
@@ -572,6 +646,30 @@ fn finds_a_street_address_with_suite_city_state_and_zip_as_one_mention() {
     assert_eq!(
         texts_of(text, Location),
         ["1200 Market Street, Suite 400, San Francisco, CA 94103"]
+    );
+}
+
+#[test]
+fn takes_a_town_after_an_address_only_when_it_is_a_place() {
+    let text = "Re: Defective roof at 52 Oak Hollow Court, Folsom - Demand for Payment. Served at \
+                100 Main Street, Plaintiff alleges, and at 7 Elm Road, Jane Roe says.";
+    assert_eq!(
+        texts_of(text, Location),
+        [
+            "52 Oak Hollow Court, Folsom",
+            "100 Main Street",
+            "7 Elm Road"
+        ]
+    );
+}
+
+#[test]
+fn does_not_take_a_role_before_a_state_code_for_a_city() {
+    let text = "Signed by the Plaintiff, CA resident, and the Company, NY office.";
+    assert!(
+        texts_of(text, Location).is_empty(),
+        "found {:?}",
+        found(text)
     );
 }
 

@@ -15,14 +15,6 @@ fn debug_dump() {
         );
     }
 }
-#[test]
-#[ignore]
-fn debug_org_regex() {
-    let t = "We hired Goldman Sachs & Co. LLC today.";
-    for m in super::names::debug_org_matches(t) {
-        println!("match {:?}", m);
-    }
-}
 
 #[test]
 #[ignore]
