@@ -1,7 +1,13 @@
 //! `lexpipe`: process documents locally, inspect the cache, check health, benchmark.
 
 mod bench;
+#[allow(dead_code)]
+mod bench_locks;
+#[allow(dead_code)]
+mod bench_ratelimit;
 mod report;
+#[allow(dead_code)]
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

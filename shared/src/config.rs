@@ -276,7 +276,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(var: &str, problem: impl Into<String>) -> Self {
+    pub fn new(var: &str, problem: impl Into<String>) -> Self {
         ConfigError {
             var: var.to_owned(),
             problem: problem.into(),

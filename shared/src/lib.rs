@@ -17,6 +17,7 @@
 //! - [`stages`]: each stage as `run(deps, input)`, with its caching.
 //! - [`runner`]: the local end-to-end run behind `lexpipe process`.
 //! - [`samples`]: the generator of the synthetic documents in `samples/`.
+//! - [`store`]: PostgreSQL persistence and the work queue.
 
 pub mod chunk;
 pub mod config;
@@ -28,4 +29,5 @@ pub mod resolve;
 pub mod runner;
 pub mod samples;
 pub mod stages;
+pub mod store;
 pub mod text;

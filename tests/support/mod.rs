@@ -2,6 +2,8 @@
 //! key prefix per test, configurations, the shipped samples, and a child process binary
 //! for the cross-process tests.
 
+pub mod pg;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;

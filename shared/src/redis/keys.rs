@@ -30,6 +30,9 @@ pub enum KeyPart<'a> {
     User(&'a [u8]),
     /// A number (counter, page index).
     Num(u64),
+    /// A Redis Cluster hash tag, `{…}`: keys that one script touches together carry the
+    /// same tag so they live in one slot. The content follows the rules of [`KeyPart::Id`].
+    Tag(&'a str),
 }
 
 impl KeyBuilder {
@@ -119,6 +122,11 @@ fn push_part(key: &mut String, part: &KeyPart<'_>) {
             key.push_str(&sha256_hex(bytes)[..32]);
         }
         KeyPart::Num(n) => key.push_str(&n.to_string()),
+        KeyPart::Tag(t) => {
+            key.push('{');
+            push_part(key, &KeyPart::Id(t));
+            key.push('}');
+        }
     }
 }
 
@@ -147,6 +155,18 @@ mod tests {
         let key = k.key("doc", 1, &[KeyPart::User(b"contract.pdf")]);
         assert!(!key.contains("contract"));
         assert!(key.starts_with("lexpipe:dev:doc:v1:u-"));
+    }
+
+    #[test]
+    fn a_tag_wraps_a_safe_id_in_braces_and_hashes_anything_else() {
+        let k = KeyBuilder::new("dev");
+        assert_eq!(
+            k.key("lock", 1, &[KeyPart::Tag("queue_item-42")]),
+            "lexpipe:dev:lock:v1:{queue_item-42}"
+        );
+        let hostile = k.key("lock", 1, &[KeyPart::Tag("a}{b")]);
+        assert_eq!(hostile.matches('{').count(), 1);
+        assert_eq!(hostile.matches('}').count(), 1);
     }
 
     #[test]

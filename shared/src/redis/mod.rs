@@ -15,8 +15,12 @@ pub mod cache;
 pub mod codec;
 pub mod conn;
 pub mod health;
+pub mod idempotency;
 pub mod keys;
+pub mod lock;
 pub mod metrics;
+pub mod ratelimit;
+pub mod state;
 
 use std::sync::Arc;
 

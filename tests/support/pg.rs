@@ -1,0 +1,1 @@
+//! PostgreSQL helpers for the integration tests. Being written (issue 3).
