@@ -208,13 +208,14 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
     Ok(())
 }
 
-#[derive(Debug, Default)]
-struct Tally {
-    stages: BTreeMap<&'static str, StageCounts>,
+/// Per-stage computed/cached counts of one document or run.
+#[derive(Debug, Default, Clone)]
+pub struct StageTally {
+    pub stages: BTreeMap<&'static str, StageCounts>,
 }
 
-impl Tally {
-    fn add(&mut self, stage: &'static str, cached: bool, n: u64) {
+impl StageTally {
+    pub fn add(&mut self, stage: &'static str, cached: bool, n: u64) {
         let c = self.stages.entry(stage).or_default();
         if cached {
             c.cached += n;
@@ -243,7 +244,7 @@ pub async fn process(
     progress(Progress::Started {
         documents: inputs.len(),
     });
-    let results: Vec<(DocumentSummary, Tally)> = futures::stream::iter(inputs.iter())
+    let results: Vec<(DocumentSummary, StageTally)> = futures::stream::iter(inputs.iter())
         .map(|path| async move {
             let (summary, tally) = process_one(deps, path, opts).await;
             progress(Progress::Finished {
@@ -295,9 +296,9 @@ fn totals(stats: &[NamespaceStats]) -> CacheTotals {
         })
 }
 
-async fn process_one(deps: &Deps, path: &Path, opts: &RunOptions) -> (DocumentSummary, Tally) {
+async fn process_one(deps: &Deps, path: &Path, opts: &RunOptions) -> (DocumentSummary, StageTally) {
     let source = path.display().to_string();
-    let mut tally = Tally::default();
+    let mut tally = StageTally::default();
     let mut summary = DocumentSummary {
         source: source.clone(),
         document_uuid: None,
@@ -328,49 +329,87 @@ async fn run_document(
     path: &Path,
     opts: &RunOptions,
     summary: &mut DocumentSummary,
-    tally: &mut Tally,
+    tally: &mut StageTally,
 ) -> Result<(), StageError> {
-    let read_err = |e: std::io::Error| StageError::Read {
-        what: path.display().to_string(),
-        message: e.to_string(),
-    };
-    let size = tokio::fs::metadata(path).await.map_err(read_err)?.len();
-    if size > opts.max_file_bytes {
-        return Err(StageError::TooLarge {
-            size,
-            limit: opts.max_file_bytes,
-        });
-    }
-    let bytes = Arc::new(tokio::fs::read(path).await.map_err(read_err)?);
+    let bytes = read_document(path, opts.max_file_bytes).await?;
     let sha = sha256_hex(bytes.as_slice());
     let uuid = document_uuid(&sha).to_string();
     summary.content_sha256 = Some(sha.clone());
     summary.document_uuid = Some(uuid.clone());
 
-    let ocr = stages::ocr::run(deps, bytes, &sha).await?;
+    let output = analyse(deps, &summary.source, bytes, &sha, tally).await?;
+    summary.pages = output.pages.len();
+    summary.pages_without_text = output
+        .pages
+        .iter()
+        .filter(|p| !p.has_text_layer)
+        .map(|p| p.number)
+        .collect();
+    summary.chunks = output.chunks.len();
+    summary.entities = output.mentions.len();
+    summary.canonical_entities = output.entities.len();
+
+    let file = opts.out_dir.join(output_file_name(path, &uuid));
+    write_json_atomically(&file, &output)
+        .await
+        .map_err(|e| StageError::Read {
+            what: file.display().to_string(),
+            message: format!("cannot write output: {e}"),
+        })?;
+    summary.output = Some(file.display().to_string());
+    Ok(())
+}
+
+/// Reads a document's bytes, refusing files over `max_bytes` before reading them.
+///
+/// # Errors
+/// The file cannot be read, or is too large.
+pub async fn read_document(path: &Path, max_bytes: u64) -> Result<Arc<Vec<u8>>, StageError> {
+    let read_err = |e: std::io::Error| StageError::Read {
+        what: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let size = tokio::fs::metadata(path).await.map_err(read_err)?.len();
+    if size > max_bytes {
+        return Err(StageError::TooLarge {
+            size,
+            limit: max_bytes,
+        });
+    }
+    Ok(Arc::new(tokio::fs::read(path).await.map_err(read_err)?))
+}
+
+/// Every analysis stage for one document's bytes (whose SHA-256 is `sha`): OCR, chunks,
+/// entities, resolution. Each stage's reuse is added to `tally`.
+///
+/// # Errors
+/// A stage failed for this document (see [`StageError`]).
+pub async fn analyse(
+    deps: &Deps,
+    source: &str,
+    bytes: Arc<Vec<u8>>,
+    sha: &str,
+    tally: &mut StageTally,
+) -> Result<DocumentOutput, StageError> {
+    let ocr = stages::ocr::run(deps, bytes, sha).await?;
     tally.add(names::OCR, ocr.source.is_cached(), 1);
     let ocr: OcrResult = ocr.value;
-    summary.pages = ocr.pages.len();
-    summary.pages_without_text = ocr.pages_without_text();
     let text = ocr.full_text();
 
     let chunks: Vec<Chunk> = stages::chunk::run(deps, &text);
     tally.add(names::CHUNK, false, 1);
-    summary.chunks = chunks.len();
 
     let ents = stages::entities::run(deps, &chunks).await;
     tally.add(names::ENTITIES, false, ents.chunks_computed as u64);
     tally.add(names::ENTITIES, true, ents.chunks_cached as u64);
-    summary.entities = ents.mentions.len();
 
-    let resolved = stages::resolve::run(deps, &sha, &ents.mentions).await;
+    let resolved = stages::resolve::run(deps, sha, &ents.mentions).await;
     tally.add(names::RESOLVE, resolved.source.is_cached(), 1);
-    summary.canonical_entities = resolved.value.len();
 
-    let output = DocumentOutput {
-        document_uuid: uuid.clone(),
-        source: summary.source.clone(),
-        content_sha256: sha,
+    Ok(DocumentOutput {
+        document_uuid: document_uuid(sha).to_string(),
+        source: source.to_string(),
+        content_sha256: sha.to_string(),
         ocr_method: ocr.method.clone(),
         chunks: chunks
             .iter()
@@ -386,16 +425,7 @@ async fn run_document(
         mentions: ents.mentions,
         entities: resolved.value,
         producer: format!("lexpipe/{}", env!("CARGO_PKG_VERSION")),
-    };
-    let file = opts.out_dir.join(output_file_name(path, &uuid));
-    write_json_atomically(&file, &output)
-        .await
-        .map_err(|e| StageError::Read {
-            what: file.display().to_string(),
-            message: format!("cannot write output: {e}"),
-        })?;
-    summary.output = Some(file.display().to_string());
-    Ok(())
+    })
 }
 
 /// `{file stem, made safe}-{first 8 of uuid}.json`: readable, and unique per content.

@@ -104,7 +104,7 @@ const NAME_TOKEN: &str = r"(?:\p{Lu}['’])?\p{Lu}[\p{L}'’\-]+";
 /// A middle initial.
 const INITIAL: &str = r"\p{Lu}\.";
 /// Generational suffix.
-const GENERATION: &str = r"(?:,?[ \t]+(?:Jr\.|Sr\.|JR\.|SR\.|II|III|IV)\b)?";
+const GENERATION: &str = r"(?:,?[ \t]+(?:Jr\.|Sr\.|JR\.|SR\.|(?:II|III|IV)\b))?";
 
 /// A personal name after a cue: one to four words, initials allowed after the first.
 fn cued_name() -> String {
@@ -273,7 +273,7 @@ pub(super) fn find(text: &str, out: &mut Vec<Candidate>) {
     find_orgs(text, out);
     let mut known = HashSet::new();
     find_cued_people(text, &mut known, out);
-    find_caption_parties(text, &mut known, out);
+    find_caption_parties(text, out);
     find_name_runs(text, &known, out);
 }
 
@@ -334,9 +334,10 @@ struct ShapedOrg {
     left_end: Option<usize>,
 }
 
-/// Institutional words that may stand before an "of" inside a corporate name ("Bank of
-/// America Corporation"); before any other "of" the words are a description ("Board of
-/// Directors of Acme Corp.", "Preferred Stock of Acme Corp.").
+/// Institutional words that may stand before an "of" inside an organisation's name ("Bank
+/// of America Corporation"); before any other "of" the words are a description ("Board of
+/// Directors of Acme Corp.", "Preferred Stock of Acme Corp.", "Proof of Service", "Deed of
+/// Trust").
 const OF_HEADS: &[&str] = &[
     "bank",
     "university",
@@ -413,11 +414,11 @@ fn shape_org(text: &str, start: usize, end: usize) -> ShapedOrg {
             first = last_comma + 1;
         }
     }
-    // "of" inside a corporate name needs an institution before it.
+    // "of" inside a name needs an institution before it.
     let last_of = (first..suffix_at)
         .rev()
-        .find(|&i| tok(text, tokens[i]) == "of");
-    if let Some(k) = last_of.filter(|_| corporate) {
+        .find(|&i| tok(text, tokens[i]).eq_ignore_ascii_case("of"));
+    if let Some(k) = last_of {
         let head = tokens[first..k]
             .iter()
             .any(|&t| OF_HEADS.contains(&tok(text, t).to_lowercase().as_str()));
@@ -499,25 +500,34 @@ fn find_cued_people(text: &str, known: &mut HashSet<String>, out: &mut Vec<Candi
 }
 
 /// Parties of `X v. Y` that look like people (two or more name words).
-fn find_caption_parties(text: &str, known: &mut HashSet<String>, out: &mut Vec<Candidate>) {
+/// Their words are not remembered as evidence: a party is as often a company without its
+/// suffix ("Pacific Coast Freight Lines") as a person.
+fn find_caption_parties(text: &str, out: &mut Vec<Candidate>) {
     for caps in CAPTION_PARTIES.captures_iter(text) {
         for (side, group) in [("left", caps.name("left")), ("right", caps.name("right"))] {
             let Some(g) = group else { continue };
             let toks = tokens(text, g.start(), g.end());
-            // Of the left side keep the words after the last non-name word ("In re",
-            // "See"); of the right side the words before the first one.
+            // Of the left side keep the words after the last non-name word ("See",
+            // "Under"). The right side must be all name words, and not be followed by a
+            // corporate suffix ("Pacific Coast Freight Lines, Inc.").
             let run: &[(usize, usize)] = if side == "left" {
                 let cut = toks.iter().rposition(|&t| is_non_name(tok(text, t)));
                 &toks[cut.map_or(0, |i| i + 1)..]
             } else {
-                let cut = toks.iter().position(|&t| is_non_name(tok(text, t)));
-                &toks[..cut.unwrap_or(toks.len())]
+                let after = text[g.end()..].trim_start_matches([',', ' ', '\t']);
+                let suffixed = after
+                    .split_whitespace()
+                    .next()
+                    .is_some_and(is_strong_suffix);
+                if suffixed || toks.iter().any(|&t| is_non_name(tok(text, t))) {
+                    continue;
+                }
+                &toks
             };
             let (Some(first), Some(last)) = (run.first(), run.last()) else {
                 continue;
             };
             if let Some((s, e)) = person_span(text, first.0, last.1, 2) {
-                remember(text, s, e, known);
                 out.push(person(text, s, e, 0.7, Tier::Named));
             }
         }

@@ -1,39 +1,43 @@
-//! Byte → character offset conversion, built once per `extract` call.
+//! Byte → character offset conversion, one pass over the text per `extract` call.
 
-/// Maps byte offsets of one text to character offsets in O(1) per lookup.
+/// Converts byte offsets of one text into character offsets.
 ///
-/// Regexes report byte offsets but mentions carry character offsets; counting characters
-/// per match would make extraction quadratic on long documents, so the map is built once.
-pub(super) enum CharOffsets {
+/// Regexes report byte offsets but mentions carry character offsets. Counting characters
+/// from the start for every match would make extraction quadratic on long documents, and
+/// a full byte→char table costs four bytes per byte of text. The accepted mentions are
+/// sorted and never overlap, so their offsets arrive in increasing order: a cursor that
+/// only moves forward converts all of them in a single pass over the text, with no table.
+/// An offset behind the cursor (never produced by the extractor) restarts the count, so
+/// the answer is always right.
+pub(super) struct CharOffsets<'t> {
+    text: &'t str,
     /// ASCII text: byte and character offsets coincide.
-    Identity,
-    /// `map[b]` is the character index of byte `b` (meaningful on char boundaries and at
-    /// the end of the text).
-    Table(Vec<u32>),
+    ascii: bool,
+    byte: usize,
+    chars: usize,
 }
 
-impl CharOffsets {
-    pub(super) fn new(text: &str) -> Self {
-        if text.is_ascii() {
-            return CharOffsets::Identity;
+impl<'t> CharOffsets<'t> {
+    pub(super) fn new(text: &'t str) -> Self {
+        CharOffsets {
+            text,
+            ascii: text.is_ascii(),
+            byte: 0,
+            chars: 0,
         }
-        let mut map = vec![0u32; text.len() + 1];
-        let mut count = 0u32;
-        for (b, c) in text.char_indices() {
-            for slot in &mut map[b..b + c.len_utf8()] {
-                *slot = count;
-            }
-            count += 1;
-        }
-        map[text.len()] = count;
-        CharOffsets::Table(map)
     }
 
     /// Character offset of byte offset `byte` (a char boundary of the text).
-    pub(super) fn char_at(&self, byte: usize) -> usize {
-        match self {
-            CharOffsets::Identity => byte,
-            CharOffsets::Table(map) => map[byte] as usize,
+    pub(super) fn char_at(&mut self, byte: usize) -> usize {
+        if self.ascii {
+            return byte;
         }
+        if byte < self.byte {
+            self.byte = 0;
+            self.chars = 0;
+        }
+        self.chars += self.text[self.byte..byte].chars().count();
+        self.byte = byte;
+        self.chars
     }
 }

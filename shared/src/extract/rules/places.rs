@@ -89,13 +89,34 @@ static CITY_OF: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 pub(super) fn find(text: &str, out: &mut Vec<Candidate>) {
-    // Cities the document names as such; their bare mentions are found at the end.
+    // Cities the text names as such; their bare mentions are found last.
     let mut cities: Vec<&str> = Vec::new();
+    find_addresses(text, &mut cities, out);
+    find_city_state_pairs(text, out);
+    for m in STATE_OF.find_iter(text) {
+        out.push(location(text, m.start(), m.end(), 0.85));
+    }
+    find_counties(text, out);
+    find_listed_places(text, out);
+    for caps in CITY_OF.captures_iter(text) {
+        cities.extend(
+            caps.name("city")
+                .and_then(|c| city_name(text, c.start(), c.end())),
+        );
+    }
+    find_named_cities(text, &cities, out);
+}
 
-    for caps in STREET_ADDRESS
+fn location(text: &str, start: usize, end: usize, confidence: f32) -> Candidate {
+    Candidate::collapsed(EntityKind::Location, text, start, end, confidence)
+}
+
+/// Street addresses and P.O. boxes; the cities of their last lines go into `cities`.
+fn find_addresses<'t>(text: &'t str, cities: &mut Vec<&'t str>, out: &mut Vec<Candidate>) {
+    let matches = STREET_ADDRESS
         .captures_iter(text)
-        .chain(PO_BOX.captures_iter(text))
-    {
+        .chain(PO_BOX.captures_iter(text));
+    for caps in matches {
         let Some(m) = caps.get(0) else { continue };
         if char_before(text, m.start()).is_some_and(|c| c.is_alphanumeric() || c == '-') {
             continue;
@@ -114,10 +135,15 @@ pub(super) fn find(text: &str, out: &mut Vec<Candidate>) {
             }
         }
         if let Some((s, e)) = trim_span(text, m.start(), end, &[',']) {
-            out.push(Candidate::collapsed(EntityKind::Location, text, s, e, 0.85));
+            out.push(location(text, s, e, 0.85));
         }
         cities.extend(caps.name("city").map(|c| c.as_str()));
     }
+}
+
+/// `Palo Alto, CA`. The city is not learned for later bare mentions: "Jane Roe, CA"
+/// would make every "Roe" a place.
+fn find_city_state_pairs(text: &str, out: &mut Vec<Candidate>) {
     for caps in CITY_STATE.captures_iter(text) {
         let (Some(m), Some(city)) = (caps.get(0), caps.name("city")) else {
             continue;
@@ -129,19 +155,13 @@ pub(super) fn find(text: &str, out: &mut Vec<Candidate>) {
             continue;
         }
         if let Some((s, e)) = trim_span(text, start, m.end(), &[',']) {
-            out.push(Candidate::collapsed(EntityKind::Location, text, s, e, 0.85));
-            cities.push(&text[s..city.end()]);
+            out.push(location(text, s, e, 0.85));
         }
     }
-    for m in STATE_OF.find_iter(text) {
-        out.push(Candidate::collapsed(
-            EntityKind::Location,
-            text,
-            m.start(),
-            m.end(),
-            0.85,
-        ));
-    }
+}
+
+/// `County of San Mateo`, `San Mateo County`, but not "the County".
+fn find_counties(text: &str, out: &mut Vec<Candidate>) {
     for m in COUNTY.find_iter(text) {
         let start = skip_words(text, m.start(), m.end(), is_leading_noise);
         let span = &text[start..m.end()];
@@ -149,9 +169,13 @@ pub(super) fn find(text: &str, out: &mut Vec<Candidate>) {
             continue;
         }
         if let Some((s, e)) = trim_span(text, start, m.end(), &['.', ',']) {
-            out.push(Candidate::collapsed(EntityKind::Location, text, s, e, 0.8));
+            out.push(location(text, s, e, 0.8));
         }
     }
+}
+
+/// States and major cities from the built-in lists.
+fn find_listed_places(text: &str, out: &mut Vec<Candidate>) {
     for m in GAZETTEER.find_iter(text) {
         // "Virginia Smith", "Texas Instruments": a place name followed by a name-like
         // capitalised word is more likely part of that name.
@@ -165,41 +189,34 @@ pub(super) fn find(text: &str, out: &mut Vec<Candidate>) {
             && !is_not_name_word(next_word);
         let glued = char_before(text, m.start()).is_some_and(char::is_alphanumeric)
             || char_after(text, m.end()).is_some_and(char::is_alphanumeric);
-        if followed_by_name || glued {
-            continue;
-        }
-        out.push(Candidate::collapsed(
-            EntityKind::Location,
-            text,
-            m.start(),
-            m.end(),
-            0.8,
-        ));
-    }
-    for caps in CITY_OF.captures_iter(text) {
-        if let Some(city) = caps.name("city") {
-            let start = skip_words(text, city.start(), city.end(), is_leading_noise);
-            // "City of Alder Bay Police Department": the city ends before the first word
-            // that is not part of a place name.
-            let words: Vec<(usize, usize)> = tokens(text, start, city.end())
-                .into_iter()
-                .take_while(|&t| !is_not_name_word(tok(text, t)) || is_place_word(tok(text, t)))
-                .collect();
-            if let (Some(first), Some(last)) = (words.first(), words.last()) {
-                cities.push(&text[first.0..last.1]);
-            }
+        if !(followed_by_name || glued) {
+            out.push(location(text, m.start(), m.end(), 0.8));
         }
     }
-    find_named_cities(text, &cities, out);
+}
+
+/// The city in `text[start..end]` after "City of": "City of Alder Bay Police Department"
+/// names Alder Bay, so the city ends before the first word that is not a place word.
+fn city_name(text: &str, start: usize, end: usize) -> Option<&str> {
+    let start = skip_words(text, start, end, is_leading_noise);
+    let words: Vec<(usize, usize)> = tokens(text, start, end)
+        .into_iter()
+        .take_while(|&t| !is_not_name_word(tok(text, t)) || is_place_word(tok(text, t)))
+        .collect();
+    let (first, last) = (words.first()?, words.last()?);
+    Some(&text[first.0..last.1])
 }
 
 /// Bare mentions of the cities in `cities` ("421 Calder Street in Alder Bay"), in the
-/// case written and in title case, so "CITY OF ALDER BAY" teaches "Alder Bay".
+/// case written and in title case, so "CITY OF ALDER BAY" teaches "Alder Bay". The
+/// cities come from address lines and "City of X" only, where the place is certain; a
+/// name that could be a person's ("Jordan") is not learned.
 fn find_named_cities(text: &str, cities: &[&str], out: &mut Vec<Candidate>) {
     let mut forms: Vec<String> = Vec::new();
     for city in cities {
         let city = city.trim_end_matches('.');
-        if city.len() < 3 || is_leading_noise(city) {
+        let personal = city.split_whitespace().any(is_given_name);
+        if city.len() < 3 || is_leading_noise(city) || personal {
             continue;
         }
         forms.push(city.to_string());

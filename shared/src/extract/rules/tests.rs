@@ -525,8 +525,9 @@ fn leaves_a_description_before_of_out_of_a_company_name() {
 }
 
 #[test]
-fn does_not_take_defined_terms_for_organisations() {
-    let text = "The Company shall pay. The Bank may refuse. Insurance Company records.";
+fn does_not_take_defined_terms_or_document_titles_for_organisations() {
+    let text = "The Company shall pay. The Bank may refuse. Insurance Company records. PROOF OF \
+                SERVICE. Certificate of Service. Deed of Trust.";
     assert!(texts_of(text, Org).is_empty(), "found {:?}", found(text));
 }
 
@@ -599,11 +600,16 @@ fn finds_caption_parties_and_deponents_in_capitals() {
 
 #[test]
 fn finds_capitalised_full_names_with_a_low_confidence() {
-    let text =
-        "Her supervisor, John A. Smith, told Maria Delgado that Thomas Whitaker had filmed it.";
+    let text = "Her supervisor, John A. Smith, told Maria Delgado's lawyer that Thomas Whitaker \
+                and Kevin Thompson, Jr. had filmed it.";
     assert_eq!(
         texts_of(text, Person),
-        ["John A. Smith", "Maria Delgado", "Thomas Whitaker"]
+        [
+            "John A. Smith",
+            "Maria Delgado",
+            "Thomas Whitaker",
+            "Kevin Thompson, Jr."
+        ]
     );
     assert!(mention(text, Person, "Maria Delgado").confidence < 0.7);
 }
@@ -612,6 +618,14 @@ fn finds_capitalised_full_names_with_a_low_confidence() {
 fn does_not_take_one_word_after_a_party_role_for_a_person() {
     let text = "Defendant Globex denies the allegations. Plaintiff Jane Roe disagrees.";
     assert_eq!(texts_of(text, Person), ["Jane Roe"]);
+}
+
+#[test]
+fn finds_people_named_as_parties_of_a_caption_but_not_companies() {
+    let text = "In Jane Roe v. John Smith the court ruled; in Tran v. \
+                Pacific Coast Freight Lines, Inc. it did not, and Pacific Coast trucks kept going.";
+    assert_eq!(texts_of(text, Person), ["Jane Roe", "John Smith"]);
+    assert_eq!(texts_of(text, Org), ["Pacific Coast Freight Lines, Inc."]);
 }
 
 #[test]
@@ -738,6 +752,21 @@ fn offsets_are_character_offsets_after_multibyte_text() {
     assert_eq!(money.start, text[..text.find('€').unwrap()].chars().count());
     let date = mention(text, Date, "March 4, 2024");
     assert_eq!(date.end, text.chars().count() - 1);
+}
+
+#[test]
+fn converts_byte_offsets_to_char_offsets_in_any_order() {
+    let text = "§ café — “quoted” text";
+    let mut offsets = super::offsets::CharOffsets::new(text);
+    let expected: Vec<(usize, usize)> = text
+        .char_indices()
+        .enumerate()
+        .map(|(ci, (bi, _))| (bi, ci))
+        .collect();
+    for &(byte, chars) in expected.iter().chain(expected.iter().rev()) {
+        assert_eq!(offsets.char_at(byte), chars, "byte {byte}");
+    }
+    assert_eq!(offsets.char_at(text.len()), text.chars().count());
 }
 
 #[test]
