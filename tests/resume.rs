@@ -1,1 +1,108 @@
-//! Being written (issue 3).
+//! Resume: a document whose stage failed is picked up at that stage by the next run,
+//! without recomputing the stages before it, and its state says where it stopped.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use lexpipe::redis::state::{DocumentStates, OverallStatus, StateStore};
+use lexpipe::redis::{self as lredis, KeyBuilder, RedisStatus};
+use lexpipe::runner::{self, RunOptions};
+use lexpipe::stages::{Deps, StageError, StageHooks, names};
+use lexpipe_tests::{cleanup, config_with, require_redis, samples_dir, unique_env};
+
+/// Fails `stage` the first `times` times it is reached.
+#[derive(Debug)]
+struct FailStage {
+    stage: &'static str,
+    remaining: AtomicUsize,
+}
+
+impl StageHooks for FailStage {
+    fn before_stage(&self, _doc: &str, stage: &'static str) -> Result<(), StageError> {
+        if stage == self.stage
+            && self
+                .remaining
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            return Err(StageError::Injected {
+                stage,
+                message: "simulated crash".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_stage_that_failed_once_is_resumed_without_recomputing_the_stages_before_it() {
+    // Arrange: Redis cache and document state; resolution fails the first time.
+    require_redis().await;
+    let env = unique_env("resume");
+    let cfg = config_with(&env, &[]);
+    let setup = lredis::connect_cache(&cfg).await;
+    assert_eq!(setup.status, RedisStatus::Connected);
+    let handle = setup.redis.clone().unwrap();
+    let states = Arc::new(StateStore::new(handle, KeyBuilder::new(&env), cfg.state));
+    let mut deps = Deps::new(Arc::new(cfg), setup.cache.clone());
+    deps.states = Some(states.clone());
+    deps.hooks = Arc::new(FailStage {
+        stage: names::RESOLVE,
+        remaining: AtomicUsize::new(1),
+    });
+    let input = samples_dir().join("court_order.pdf");
+    let out = tempfile::tempdir().unwrap();
+    let opts = RunOptions {
+        out_dir: out.path().to_path_buf(),
+        ..RunOptions::default()
+    };
+
+    // Act 1: the run fails at resolution.
+    let first = runner::process(
+        &deps,
+        std::slice::from_ref(&input),
+        &opts,
+        setup.status,
+        &|_| {},
+    )
+    .await
+    .unwrap();
+
+    // Assert 1: failed at that stage, earlier stages recorded as completed.
+    let doc = &first.documents[0];
+    assert_eq!(doc.status, "failed");
+    assert_eq!(doc.error_type.as_deref(), Some("InjectedFailure"));
+    let id: uuid::Uuid = doc.document_uuid.as_deref().unwrap().parse().unwrap();
+    let state = states.get(id).await.unwrap().unwrap();
+    assert_eq!(state.status, OverallStatus::Failed);
+    let resume = states.resume_point(id, &names::ALL).await.unwrap();
+    assert_eq!(resume.start_at.as_deref(), Some(names::RESOLVE));
+    assert_eq!(resume.done, vec![names::OCR, names::CHUNK, names::ENTITIES]);
+    assert_eq!(first.stages[names::OCR].computed, 1);
+
+    // Act 2: run again.
+    let second = runner::process(&deps, &[input], &opts, setup.status, &|_| {})
+        .await
+        .unwrap();
+
+    // Assert 2: completed; OCR and entity results reused, resolution computed now.
+    assert_eq!(second.documents[0].status, "completed");
+    assert_eq!(second.stages[names::OCR].computed, 0);
+    assert_eq!(second.stages[names::OCR].cached, 1);
+    assert_eq!(second.stages[names::ENTITIES].computed, 0);
+    assert!(second.stages[names::ENTITIES].cached > 0);
+    assert_eq!(second.stages[names::RESOLVE].computed, 1);
+    let state = states.get(id).await.unwrap().unwrap();
+    assert_eq!(state.status, OverallStatus::Completed);
+    assert_eq!(state.progress, 100);
+    let resolve = state
+        .stages
+        .iter()
+        .find(|s| s.name == names::RESOLVE)
+        .unwrap();
+    assert_eq!(
+        resolve.attempts, 2,
+        "resolution ran twice: failed, then resumed"
+    );
+    cleanup(&env).await;
+}

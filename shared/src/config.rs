@@ -43,6 +43,12 @@
 //! | `LEXPIPE_CHUNK_MAX_CHARS` | `2000` | largest chunk, ≥ 1 |
 //! | `LEXPIPE_CHUNK_OVERLAP_CHARS` | `200` | characters shared by neighbouring chunks, less than half of `LEXPIPE_CHUNK_MAX_CHARS` |
 //!
+//! Settings owned by other modules are parsed there and documented in
+//! `docs/redis_integration.md`: `DATABASE_URL`, `LEXPIPE_AUTO_MIGRATE`,
+//! `DATABASE_MAX_CONNECTIONS` ([`crate::store::db`]); `LEXPIPE_RL_*`
+//! ([`crate::redis::ratelimit`]); `LEXPIPE_IDEMPOTENCY_*` ([`crate::redis::idempotency`]);
+//! `LEXPIPE_STATE_TTL_SECS` ([`crate::redis::state`]).
+//!
 //! `fallback_to_memory` is not a variable: it is on only in `local`, where an unreachable
 //! Redis degrades to an in-process cache with one clear warning.
 
@@ -263,6 +269,14 @@ pub struct Config {
     pub cache: CacheConfig,
     /// Chunk sizes.
     pub chunk: ChunkSettings,
+    /// PostgreSQL (`DATABASE_URL`, …); without a URL, results go to JSON files.
+    pub database: crate::store::db::DatabaseConfig,
+    /// Limits of the paid APIs, shared by every worker (`LEXPIPE_RL_*`).
+    pub rate_limit: crate::redis::ratelimit::RateLimitConfig,
+    /// Idempotency records (`LEXPIPE_IDEMPOTENCY_*`).
+    pub idempotency: crate::redis::idempotency::IdempotencyConfig,
+    /// Document state (`LEXPIPE_STATE_TTL_SECS`).
+    pub state: crate::redis::state::StateConfig,
 }
 
 /// A setting that is missing or malformed. Names the variable; never contains a secret.
@@ -320,12 +334,22 @@ impl Config {
         let redis = read_redis(&vars, stage)?;
         let cache = read_cache(&vars)?;
         let chunk = read_chunk(&vars)?;
+        // The modules that own these settings parse them; empty counts as unset here too.
+        let raw = |k: &str| (vars.get)(k).filter(|v| !v.trim().is_empty());
+        let database = crate::store::db::DatabaseConfig::from_vars(&raw)?;
+        let rate_limit = crate::redis::ratelimit::RateLimitConfig::from_vars(&raw)?;
+        let idempotency = crate::redis::idempotency::IdempotencyConfig::from_vars(&raw)?;
+        let state = crate::redis::state::StateConfig::from_vars(&raw)?;
         Ok(Config {
             stage,
             env,
             redis,
             cache,
             chunk,
+            database,
+            rate_limit,
+            idempotency,
+            state,
         })
     }
 

@@ -31,3 +31,4 @@ pub mod samples;
 pub mod stages;
 pub mod store;
 pub mod text;
+pub mod worker;

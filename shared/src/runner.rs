@@ -35,6 +35,15 @@ pub struct RunOptions {
     pub concurrency: usize,
     /// Larger files fail with `DocumentTooLarge` instead of being read.
     pub max_file_bytes: u64,
+    /// Where results are persisted besides the JSON files (PostgreSQL), if anywhere.
+    pub persist: Option<PersistTarget>,
+}
+
+/// PostgreSQL, and the idempotency records that guard writes to it.
+#[derive(Debug, Clone)]
+pub struct PersistTarget {
+    pub pool: sqlx::PgPool,
+    pub idempotency: Option<Arc<crate::redis::idempotency::Idempotency>>,
 }
 
 impl Default for RunOptions {
@@ -43,6 +52,7 @@ impl Default for RunOptions {
             out_dir: PathBuf::from("out"),
             concurrency: 4,
             max_file_bytes: 256 * 1024 * 1024,
+            persist: None,
         }
     }
 }
@@ -71,6 +81,8 @@ pub struct DocumentSummary {
     pub entities: usize,
     pub canonical_entities: usize,
     pub output: Option<String>,
+    /// With a database: `written`, `already_done` or `in_progress`; null without one.
+    pub persisted: Option<String>,
 }
 
 /// Computed vs served from cache, for one stage.
@@ -259,7 +271,12 @@ pub async fn process(
     deps.cache.flush_metrics().await;
     let after = totals(&deps.cache.local_stats());
 
-    let mut stages: BTreeMap<&'static str, StageCounts> = names::ALL
+    let stage_names: &[&'static str] = if opts.persist.is_some() {
+        &names::WITH_PERSIST
+    } else {
+        &names::ALL
+    };
+    let mut stages: BTreeMap<&'static str, StageCounts> = stage_names
         .iter()
         .map(|s| (*s, StageCounts::default()))
         .collect();
@@ -312,6 +329,7 @@ async fn process_one(deps: &Deps, path: &Path, opts: &RunOptions) -> (DocumentSu
         entities: 0,
         canonical_entities: 0,
         output: None,
+        persisted: None,
     };
     match run_document(deps, path, opts, &mut summary, &mut tally).await {
         Ok(()) => summary.status = "completed",
@@ -337,7 +355,12 @@ async fn run_document(
     summary.content_sha256 = Some(sha.clone());
     summary.document_uuid = Some(uuid.clone());
 
-    let output = analyse(deps, &summary.source, bytes, &sha, tally).await?;
+    let stage_list: &[&str] = if opts.persist.is_some() {
+        &names::WITH_PERSIST
+    } else {
+        &names::ALL
+    };
+    let output = analyse_with(deps, &summary.source, bytes, &sha, tally, stage_list).await?;
     summary.pages = output.pages.len();
     summary.pages_without_text = output
         .pages
@@ -357,6 +380,19 @@ async fn run_document(
             message: format!("cannot write output: {e}"),
         })?;
     summary.output = Some(file.display().to_string());
+    if let Some(target) = &opts.persist {
+        let doc = document_uuid(&sha);
+        let outcome = StageRecorder::new(deps, doc)
+            .stage(
+                names::PERSIST,
+                stages::persist::run(&target.pool, target.idempotency.as_deref(), &output, None),
+                |_| output.mentions.len() as u64,
+            )
+            .await?;
+        let done_before = !matches!(outcome, stages::persist::PersistOutcome::Written { .. });
+        tally.add(names::PERSIST, done_before, 1);
+        summary.persisted = Some(outcome.name().to_string());
+    }
     Ok(())
 }
 
@@ -391,19 +427,61 @@ pub async fn analyse(
     sha: &str,
     tally: &mut StageTally,
 ) -> Result<DocumentOutput, StageError> {
-    let ocr = stages::ocr::run(deps, bytes, sha).await?;
+    analyse_with(deps, source, bytes, sha, tally, &names::ALL).await
+}
+
+/// [`analyse`], recording the document's state with `stage_list` (the analysis stages
+/// plus whatever the caller runs after them, such as persist).
+///
+/// # Errors
+/// A stage failed for this document (see [`StageError`]).
+pub async fn analyse_with(
+    deps: &Deps,
+    source: &str,
+    bytes: Arc<Vec<u8>>,
+    sha: &str,
+    tally: &mut StageTally,
+    stage_list: &[&str],
+) -> Result<DocumentOutput, StageError> {
+    let doc = document_uuid(sha);
+    let progress = StageRecorder::new(deps, doc);
+    progress.init(source, sha, stage_list).await;
+
+    let ocr = progress
+        .stage(names::OCR, stages::ocr::run(deps, bytes, sha), |o| {
+            o.value.pages.len() as u64
+        })
+        .await?;
     tally.add(names::OCR, ocr.source.is_cached(), 1);
     let ocr: OcrResult = ocr.value;
     let text = ocr.full_text();
 
-    let chunks: Vec<Chunk> = stages::chunk::run(deps, &text);
+    let chunks: Vec<Chunk> = progress
+        .stage(
+            names::CHUNK,
+            async { Ok(stages::chunk::run(deps, &text)) },
+            |c| c.len() as u64,
+        )
+        .await?;
     tally.add(names::CHUNK, false, 1);
 
-    let ents = stages::entities::run(deps, &chunks).await;
+    let ents = progress
+        .stage(
+            names::ENTITIES,
+            async { Ok(stages::entities::run(deps, &chunks).await) },
+            |e| e.mentions.len() as u64,
+        )
+        .await?;
     tally.add(names::ENTITIES, false, ents.chunks_computed as u64);
     tally.add(names::ENTITIES, true, ents.chunks_cached as u64);
 
-    let resolved = stages::resolve::run(deps, sha, &ents.mentions).await;
+    let resolved = progress
+        .stage(
+            names::RESOLVE,
+            async { Ok(stages::resolve::run(deps, sha, &ents.mentions).await) },
+            |r| r.value.len() as u64,
+        )
+        .await?;
     tally.add(names::RESOLVE, resolved.source.is_cached(), 1);
 
     Ok(DocumentOutput {
@@ -457,4 +535,76 @@ async fn write_json_atomically<T: Serialize>(path: &Path, value: &T) -> std::io:
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     tokio::fs::write(&tmp, bytes).await?;
     tokio::fs::rename(&tmp, path).await
+}
+
+/// Records each stage of one document in the document state (when tracking is on) and
+/// runs the fault-injection hook before it. State is for progress and resume; a state
+/// write that fails is logged once per document and never fails the work.
+pub struct StageRecorder<'a> {
+    deps: &'a Deps,
+    doc: uuid::Uuid,
+    warned: std::sync::atomic::AtomicBool,
+}
+
+impl<'a> StageRecorder<'a> {
+    pub fn new(deps: &'a Deps, doc: uuid::Uuid) -> StageRecorder<'a> {
+        StageRecorder {
+            deps,
+            doc,
+            warned: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn note<T, E: std::fmt::Display>(&self, r: Result<T, E>) {
+        if let Err(e) = r
+            && !self.warned.swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::warn!(document_uuid = %self.doc, error = %e, "document state not recorded");
+        }
+    }
+
+    /// Creates (or adopts) the document's state with `stages`.
+    pub async fn init(&self, source: &str, sha: &str, stages: &[&str]) {
+        if let Some(states) = &self.deps.states {
+            let r = states.init(self.doc, source, sha, stages).await;
+            self.note(r);
+        }
+    }
+
+    /// Runs one stage: hook, `running`, the work, then `completed` with `count(output)`
+    /// or `failed` with the error.
+    ///
+    /// # Errors
+    /// The stage's own error, or the injected one.
+    pub async fn stage<T, F>(
+        &self,
+        stage: &'static str,
+        work: F,
+        count: impl FnOnce(&T) -> u64,
+    ) -> Result<T, StageError>
+    where
+        F: std::future::Future<Output = Result<T, StageError>>,
+    {
+        let doc = self.doc.to_string();
+        if let Some(states) = &self.deps.states {
+            let r = states.start_stage(self.doc, stage).await;
+            self.note(r);
+        }
+        let result = match self.deps.hooks.before_stage(&doc, stage) {
+            Ok(()) => work.await,
+            Err(e) => Err(e),
+        };
+        if let Some(states) = &self.deps.states {
+            let r = match &result {
+                Ok(v) => states.complete_stage(self.doc, stage, count(v)).await,
+                Err(e) => {
+                    states
+                        .fail_stage(self.doc, stage, e.error_type(), &e.to_string())
+                        .await
+                }
+            };
+            self.note(r);
+        }
+        result
+    }
 }

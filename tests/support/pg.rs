@@ -1,1 +1,156 @@
-//! PostgreSQL helpers for the integration tests. Being written (issue 3).
+//! PostgreSQL for the integration tests: a fresh database per test, created through the
+//! admin URL and dropped at the end, so tests never see each other's rows and can run in
+//! parallel.
+//!
+//! PostgreSQL is required, never skipped: an unreachable server fails the test with the
+//! command that starts it.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::ConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+
+/// The server's admin URL: `LEXPIPE_TEST_DATABASE_URL`, else the local trust-auth default.
+pub fn admin_url() -> String {
+    std::env::var("LEXPIPE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// Connections in a test database's pool: enough for the 16-task concurrency tests, few
+/// enough that two test threads stay well under the server's `max_connections`.
+const POOL_SIZE: u32 = 20;
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub pool: PgPool,
+    /// Its URL, for code under test that connects by itself.
+    pub url: String,
+    name: String,
+}
+
+impl TestDb {
+    /// The database's name (`lexpipe_t_<uuid>`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Closes the pool and drops the database. Call it at the end of each test; a test that
+    /// panics leaves its database behind for inspection.
+    pub async fn drop_database(self) {
+        self.pool.close().await;
+        let mut admin = admin_connection().await;
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut admin)
+        .await
+        .unwrap_or_else(|e| panic!("dropping test database {}: {e}", self.name));
+    }
+}
+
+/// A fresh database with every migration applied.
+pub async fn test_database() -> TestDb {
+    let db = empty_database().await;
+    lexpipe::store::db::migrate(&db.pool)
+        .await
+        .expect("migrations apply to a fresh database");
+    db
+}
+
+/// A fresh database with no tables, for tests of migrating itself.
+pub async fn empty_database() -> TestDb {
+    let name = format!("lexpipe_t_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = admin_connection().await;
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut admin)
+        .await
+        .unwrap_or_else(|e| panic!("creating test database {name}: {e}"));
+    let url = with_database(&admin_url(), &name);
+    let pool = PgPoolOptions::new()
+        .max_connections(POOL_SIZE)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to test database {name}: {e}"));
+    TestDb { pool, url, name }
+}
+
+/// One connection to the admin database; panics with the start command when PostgreSQL
+/// is not there.
+async fn admin_connection() -> PgConnection {
+    let url = admin_url();
+    let options = PgConnectOptions::from_str(&url).expect("LEXPIPE_TEST_DATABASE_URL parses");
+    match tokio::time::timeout(Duration::from_secs(5), options.connect()).await {
+        Ok(Ok(conn)) => conn,
+        other => panic!(
+            "integration tests need PostgreSQL at {url} ({}). Start it with \
+             `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` \
+             (Debian: apt-get install postgresql), or run ./scripts/test.sh, which does.",
+            match other {
+                Ok(Err(e)) => e.to_string(),
+                _ => "timed out after 5 s".to_string(),
+            }
+        ),
+    }
+}
+
+/// `url` with its database (path) replaced by `name`, query kept.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let host_start = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[host_start..]
+        .find('/')
+        .map_or(base.len(), |i| host_start + i);
+    let mut out = format!("{}/{name}", &base[..host_end]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+/// Makes every running lease expire now, as if the workers holding them had stopped
+/// heartbeating: deterministic, where sleeping past a short lease would race the clock.
+pub async fn expire_leases(pool: &PgPool) {
+    sqlx::query(
+        "UPDATE processing_queue SET lease_until = now() - interval '1 second' \
+         WHERE status = 'processing'",
+    )
+    .execute(pool)
+    .await
+    .expect("expire leases");
+}
+
+/// `SELECT count(*)` of a query's rows, e.g. `count(pool, "SELECT 1 FROM documents")`.
+pub async fn count(pool: &PgPool, query: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT count(*) FROM ({query}) AS q"))
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{query}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn with_database_replaces_the_path_and_keeps_the_query() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
+            "postgres://postgres@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            with_database("postgresql://u:p@h/db?sslmode=require", "t2"),
+            "postgresql://u:p@h/t2?sslmode=require"
+        );
+        assert_eq!(
+            with_database("postgres://h:5432", "t3"),
+            "postgres://h:5432/t3"
+        );
+    }
+}

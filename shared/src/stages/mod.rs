@@ -8,6 +8,7 @@
 pub mod chunk;
 pub mod entities;
 pub mod ocr;
+pub mod persist;
 pub mod resolve;
 
 use std::sync::Arc;
@@ -18,13 +19,46 @@ use crate::extract::RuleExtractor;
 use crate::ocr::OcrError;
 use crate::redis::Cache;
 
+/// Called before each stage of each document: the seam for fault injection (tests make
+/// a stage fail once to prove resume) and for drills. The default does nothing.
+pub trait StageHooks: Send + Sync + std::fmt::Debug {
+    /// Return an error to make `stage` fail for `document_uuid`.
+    ///
+    /// # Errors
+    /// The failure to inject.
+    fn before_stage(&self, document_uuid: &str, stage: &'static str) -> Result<(), StageError> {
+        let _ = (document_uuid, stage);
+        Ok(())
+    }
+}
+
+/// The hooks of production runs: none.
+#[derive(Debug, Default)]
+pub struct NoHooks;
+
+impl StageHooks for NoHooks {}
+
 /// What the stages need, built once per process and lent to each call.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Deps {
     pub config: Arc<Config>,
     pub cache: Arc<Cache>,
     pub extractor: Arc<RuleExtractor>,
     pub chunking: ChunkConfig,
+    pub hooks: Arc<dyn StageHooks>,
+    /// Per-document progress (`doc_state`), when Redis state tracking is on.
+    pub states: Option<Arc<dyn crate::redis::state::DocumentStates>>,
+}
+
+impl std::fmt::Debug for Deps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deps")
+            .field("cache", &self.cache)
+            .field("chunking", &self.chunking)
+            .field("hooks", &self.hooks)
+            .field("states", &self.states.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Deps {
@@ -39,6 +73,8 @@ impl Deps {
             cache,
             extractor: Arc::new(RuleExtractor::new()),
             chunking,
+            hooks: Arc::new(NoHooks),
+            states: None,
         }
     }
 }
@@ -49,8 +85,11 @@ pub mod names {
     pub const CHUNK: &str = "chunk";
     pub const ENTITIES: &str = "extract_entities";
     pub const RESOLVE: &str = "resolve_entities";
-    /// In pipeline order.
+    pub const PERSIST: &str = "persist";
+    /// The analysis stages, in pipeline order.
     pub const ALL: [&str; 4] = [OCR, CHUNK, ENTITIES, RESOLVE];
+    /// Every stage of a queued document, persist included.
+    pub const WITH_PERSIST: [&str; 5] = [OCR, CHUNK, ENTITIES, RESOLVE, PERSIST];
 }
 
 /// Why a stage failed for a document. Each variant is terminal (retrying the same bytes
@@ -68,6 +107,16 @@ pub enum StageError {
         stage: &'static str,
         message: String,
     },
+    #[error("{0}")]
+    Db(#[from] crate::store::db::DbError),
+    #[error("{0}")]
+    Idempotency(#[from] crate::redis::idempotency::IdempotencyError),
+    /// A failure injected through [`StageHooks`] (fault injection in tests and drills).
+    #[error("stage {stage} failed: {message}")]
+    Injected {
+        stage: &'static str,
+        message: String,
+    },
 }
 
 impl StageError {
@@ -78,11 +127,21 @@ impl StageError {
             StageError::Read { .. } => "ReadError",
             StageError::TooLarge { .. } => "DocumentTooLarge",
             StageError::Internal { .. } => "InternalError",
+            StageError::Db(e) => e.error_type(),
+            StageError::Idempotency(e) => e.error_type(),
+            StageError::Injected { .. } => "InjectedFailure",
         }
     }
 
     /// Would the same call succeed later?
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StageError::Read { .. } | StageError::Internal { .. })
+        match self {
+            StageError::Read { .. } | StageError::Internal { .. } | StageError::Injected { .. } => {
+                true
+            }
+            StageError::Db(e) => e.is_retryable(),
+            StageError::Idempotency(e) => e.is_retryable(),
+            StageError::Ocr(_) | StageError::TooLarge { .. } => false,
+        }
     }
 }

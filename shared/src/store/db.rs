@@ -1,1 +1,538 @@
-//! Being written (issue 3).
+//! PostgreSQL connection, migrations and the errors every database call returns.
+//!
+//! The database is the durable record of the pipeline and the backstop behind Redis: Redis
+//! locks and idempotency keys make duplicates unlikely, the constraints declared in
+//! `shared/migrations/` make them impossible. Supabase is plain PostgreSQL reached over TLS;
+//! the `sslmode` of `DATABASE_URL` is honoured as given (`?sslmode=require` or
+//! `verify-full`), certificates are checked against the webpki roots.
+//!
+//! Supabase's transaction-mode pooler (port 6543) does not keep the prepared statements
+//! sqlx relies on between transactions: use the direct connection or the session-mode
+//! pooler (port 5432).
+//!
+//! ## Variables
+//!
+//! Read by [`DatabaseConfig::from_vars`], with the same rules as [`crate::config`]: empty
+//! values count as unset, non-secret values are trimmed, booleans accept `true`/`false`,
+//! `1`/`0`, `yes`/`no`, `on`/`off`.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `DATABASE_URL` | none (no database: results go to JSON files) | `postgres://` or `postgresql://` URL; a secret, never shown in errors or logs |
+//! | `LEXPIPE_AUTO_MIGRATE` | `false` | apply pending migrations at start ([`open`]); off by default so that a deploy never changes a shared schema by surprise |
+//! | `DATABASE_MAX_CONNECTIONS` | `10` | connections in the pool, at least 1 |
+//!
+//! ## Schema
+//!
+//! See the migrations for the full text; in short, every table hangs off `documents`
+//! (one row per content hash, id = [`crate::runner::document_uuid`]) with
+//! `ON DELETE CASCADE`:
+//!
+//! | table | key | what |
+//! |---|---|---|
+//! | `documents` | `id`, unique `content_sha256` | status, error, page count, OCR method, highest fencing token seen |
+//! | `document_sources` | `(document_id, source)` | every name the same bytes arrived under |
+//! | `pages` | `(document_id, page_number)` | page text |
+//! | `chunks` | `(document_id, chunk_index)`, unique `(document_id, chunk_id)` | chunk offsets and hashes |
+//! | `canonical_entities` | `(document_id, entity_id)` | resolved entities with aliases |
+//! | `entity_mentions` | `(document_id, mention_id)` | mentions, with foreign keys to their chunk and canonical entity |
+//! | `relationships` | unique `(document_id, kind, from_ref, to_ref)` | the document → chunk → mention → entity graph, and chunk order |
+//! | `structured_extractions` | unique `(document_id, scope, model_version)` | structured data per document or chunk |
+//! | `processing_queue` | `id`, unique `document_id` | the work queue (see [`super::queue`]) |
+//! | `queue_attempts` | unique `(item_id, attempt)` | one row per claim: the history that proves exactly-once |
+//! | `textract_jobs` | `job_id` | Textract jobs started for a document |
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::MigrateError;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use crate::config::{ConfigError, Secret};
+
+const DATABASE_URL: &str = "DATABASE_URL";
+const AUTO_MIGRATE: &str = "LEXPIPE_AUTO_MIGRATE";
+const MAX_CONNECTIONS: &str = "DATABASE_MAX_CONNECTIONS";
+
+const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+
+/// How long [`connect`] (and each later checkout from the pool) waits for a connection
+/// before reporting the database unavailable. Long enough for a TLS handshake to a
+/// distant Supabase region, short enough that a Lambda invocation fails well inside its
+/// own timeout and Step Functions can retry.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How to reach PostgreSQL; part of the process configuration, read once at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseConfig {
+    /// `DATABASE_URL`; `None` runs without a database. A secret: it usually embeds the
+    /// password.
+    pub url: Option<Secret>,
+    /// `LEXPIPE_AUTO_MIGRATE`: [`open`] applies pending migrations when true.
+    pub auto_migrate: bool,
+    /// `DATABASE_MAX_CONNECTIONS`: size of the connection pool.
+    pub max_connections: u32,
+}
+
+impl DatabaseConfig {
+    /// Reads the database settings through `get` (the process environment, or a map in
+    /// tests).
+    ///
+    /// # Errors
+    /// The first malformed setting, naming its variable. Errors about `DATABASE_URL` never
+    /// quote any part of it: a mistyped URL can put the password where the host should be.
+    pub fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let raw = |var: &str| get(var).filter(|v| !v.trim().is_empty());
+        let trimmed = |var: &str| raw(var).map(|v| v.trim().to_owned());
+
+        let url = match trimmed(DATABASE_URL) {
+            None => None,
+            Some(url) => {
+                check_url(&url)?;
+                Some(Secret::new(url))
+            }
+        };
+        let auto_migrate = match trimmed(AUTO_MIGRATE) {
+            None => false,
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" => false,
+                _ => {
+                    return Err(ConfigError::new(
+                        AUTO_MIGRATE,
+                        format!(
+                            "expected true/false, 1/0, yes/no or on/off, got {}",
+                            quoted(&v)
+                        ),
+                    ));
+                }
+            },
+        };
+        let max_connections = match trimmed(MAX_CONNECTIONS) {
+            None => DEFAULT_MAX_CONNECTIONS,
+            Some(v) => v.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                ConfigError::new(
+                    MAX_CONNECTIONS,
+                    format!(
+                        "expected a whole number of connections, at least 1, got {}",
+                        quoted(&v)
+                    ),
+                )
+            })?,
+        };
+        Ok(DatabaseConfig {
+            url,
+            auto_migrate,
+            max_connections,
+        })
+    }
+
+    /// `scheme://[***@]host[:port]/database` for logs and `lexpipe health`: credentials
+    /// and the query string (which may hold a password too) are left out. `None` when no
+    /// database is configured.
+    pub fn describe_url(&self) -> Option<String> {
+        let url = url::Url::parse(self.url.as_ref()?.expose()).ok()?;
+        let mut out = format!("{}://", url.scheme());
+        if !url.username().is_empty() || url.password().is_some() {
+            out.push_str("***@");
+        }
+        out.push_str(url.host_str().unwrap_or(""));
+        if let Some(port) = url.port() {
+            out.push_str(&format!(":{port}"));
+        }
+        out.push_str(url.path());
+        Some(out)
+    }
+}
+
+/// Checks the shape of `DATABASE_URL` at start, so a typo fails the process naming the
+/// variable instead of surfacing as a connection error on the first document.
+fn check_url(url: &str) -> Result<(), ConfigError> {
+    let parsed = url::Url::parse(url).map_err(|e| {
+        // `url::ParseError` messages are fixed strings that never include the input.
+        ConfigError::new(
+            DATABASE_URL,
+            format!("not a valid URL ({e}); value not shown"),
+        )
+    })?;
+    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+        return Err(ConfigError::new(
+            DATABASE_URL,
+            "expected a postgres:// or postgresql:// URL; value not shown",
+        ));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(ConfigError::new(
+            DATABASE_URL,
+            "has no host; value not shown",
+        ));
+    }
+    // The driver's own parser also checks the query (sslmode=..., options=...); its
+    // messages may quote a parameter, so only the fact of the failure is reported.
+    if PgConnectOptions::from_str(url).is_err() {
+        return Err(ConfigError::new(
+            DATABASE_URL,
+            "has a query parameter PostgreSQL does not accept (check sslmode); value not shown",
+        ));
+    }
+    Ok(())
+}
+
+/// `"value"`, cut short: error messages stay one readable line.
+fn quoted(value: &str) -> String {
+    const MAX: usize = 40;
+    if value.chars().count() <= MAX {
+        format!("{value:?}")
+    } else {
+        let head: String = value.chars().take(MAX).collect();
+        format!("{head:?}…")
+    }
+}
+
+/// Opens a connection pool and checks that the server answers.
+///
+/// The pool is built once per process (a Lambda cold start, a worker's start) and lent to
+/// every call. `sslmode` and the other URL parameters are kept as given.
+///
+/// # Errors
+/// [`DbError::NotConfigured`] without `DATABASE_URL`; [`DbError::Unavailable`]
+/// (retryable) when the server cannot be reached or has no connection to spare;
+/// [`DbError::Query`] (terminal) when it refuses the login or knows no such database.
+pub async fn connect(cfg: &DatabaseConfig) -> Result<PgPool, DbError> {
+    let url = cfg.url.as_ref().ok_or(DbError::NotConfigured)?;
+    let options = PgConnectOptions::from_str(url.expose())?;
+    Ok(PgPoolOptions::new()
+        .max_connections(cfg.max_connections)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options)
+        .await?)
+}
+
+/// [`connect`], then [`migrate`] when `auto_migrate` is on: what a process calls at start.
+///
+/// # Errors
+/// As [`connect`] and [`migrate`].
+pub async fn open(cfg: &DatabaseConfig) -> Result<PgPool, DbError> {
+    let pool = connect(cfg).await?;
+    if cfg.auto_migrate {
+        migrate(&pool).await?;
+    }
+    Ok(pool)
+}
+
+/// Applies the migrations embedded from `shared/migrations/` that the database lacks.
+///
+/// Safe to call from many processes at once: sqlx takes an advisory lock, so one applies
+/// and the others find nothing left to do.
+///
+/// # Errors
+/// [`DbError::Migration`] when a migration fails or an applied one was edited since.
+pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
+    sqlx::migrate!("./migrations")
+        .run(pool)
+        .await
+        .map_err(|e| match e {
+            // A connection lost half-way is worth a retry: each migration runs in its
+            // own transaction and the applied ones are recorded.
+            MigrateError::Execute(inner) if classify(&inner) == Class::Unavailable => {
+                DbError::Unavailable(inner)
+            }
+            other => DbError::Migration(other),
+        })
+}
+
+/// The stable `error_type` names of [`DbError`], matched by Step Functions `Retry`/`Catch`
+/// and shown by `lexpipe status`.
+pub mod error_types {
+    pub const NOT_CONFIGURED: &str = "DatabaseNotConfigured";
+    pub const UNAVAILABLE: &str = "DatabaseUnavailable";
+    pub const CONFLICT: &str = "DatabaseConflict";
+    pub const CONSTRAINT_VIOLATION: &str = "ConstraintViolation";
+    pub const STALE_FENCING_TOKEN: &str = "StaleFencingToken";
+    pub const INVALID_DATA: &str = "InvalidDocumentData";
+    pub const MIGRATION_FAILED: &str = "MigrationFailed";
+    pub const DATABASE_ERROR: &str = "DatabaseError";
+    /// Every name above.
+    pub const ALL: [&str; 8] = [
+        NOT_CONFIGURED,
+        UNAVAILABLE,
+        CONFLICT,
+        CONSTRAINT_VIOLATION,
+        STALE_FENCING_TOKEN,
+        INVALID_DATA,
+        MIGRATION_FAILED,
+        DATABASE_ERROR,
+    ];
+}
+
+/// Why a database call failed. Each variant is retryable (the same call may succeed
+/// later) or terminal (it never will), see [`DbError::is_retryable`].
+///
+/// The driver's error is kept in the variant rather than as a `source`, so that error
+/// chains print it once; messages never contain `DATABASE_URL`.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// `DATABASE_URL` is not set. Terminal: configuration does not fix itself.
+    #[error("no database configured: set DATABASE_URL")]
+    NotConfigured,
+    /// The server is down, unreachable, out of connections, shutting down, or dropped the
+    /// connection. Retryable. (A refused login is [`DbError::Query`]: retrying the same
+    /// credentials does not help.)
+    #[error("database unavailable: {0}")]
+    Unavailable(sqlx::Error),
+    /// A serialization failure, deadlock or lock timeout: another transaction got there
+    /// first. Retryable: the retry runs against the new state.
+    #[error("database transaction conflict: {0}")]
+    Conflict(sqlx::Error),
+    /// A unique, foreign-key, not-null or check constraint refused the write. Terminal:
+    /// the same write would be refused again.
+    #[error("database constraint {} violated: {cause}", constraint.as_deref().unwrap_or("(unnamed)"))]
+    ConstraintViolation {
+        /// The constraint's name, as in the migrations, when the server reports it.
+        constraint: Option<String>,
+        cause: sqlx::Error,
+    },
+    /// A write carried a fencing token older than one the database has already seen: the
+    /// writer's lock was lost and someone else now owns the document. Terminal: the
+    /// writer must stop, not retry.
+    #[error(
+        "stale fencing token {presented} for document {document_id}: token {current} was already seen"
+    )]
+    StaleFencingToken {
+        document_id: uuid::Uuid,
+        presented: u64,
+        current: u64,
+    },
+    /// The data handed to the store is inconsistent (a mention without a canonical
+    /// entity, a document id that is not the content's). Terminal.
+    #[error("invalid document data: {0}")]
+    InvalidData(String),
+    /// A migration failed, or an applied migration was edited. Terminal.
+    #[error("database migration failed: {0}")]
+    Migration(MigrateError),
+    /// Anything else the driver or server reported (a bad query, a type mismatch).
+    /// Terminal: a bug to fix, not a condition to wait out.
+    #[error("database error: {0}")]
+    Query(sqlx::Error),
+}
+
+impl DbError {
+    /// Stable name, one of [`error_types::ALL`].
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            DbError::NotConfigured => error_types::NOT_CONFIGURED,
+            DbError::Unavailable(_) => error_types::UNAVAILABLE,
+            DbError::Conflict(_) => error_types::CONFLICT,
+            DbError::ConstraintViolation { .. } => error_types::CONSTRAINT_VIOLATION,
+            DbError::StaleFencingToken { .. } => error_types::STALE_FENCING_TOKEN,
+            DbError::InvalidData(_) => error_types::INVALID_DATA,
+            DbError::Migration(_) => error_types::MIGRATION_FAILED,
+            DbError::Query(_) => error_types::DATABASE_ERROR,
+        }
+    }
+
+    /// Would the same call succeed later? True for connection trouble and transaction
+    /// conflicts; false for everything the same input would hit again.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, DbError::Unavailable(_) | DbError::Conflict(_))
+    }
+}
+
+/// A fencing token as stored (`bigint`). Tokens come from a Redis counter and stay far
+/// below `i64::MAX`; one above it is refused rather than wrapped.
+pub(super) fn token_to_db(token: u64) -> Result<i64, DbError> {
+    i64::try_from(token)
+        .map_err(|_| DbError::InvalidData(format!("fencing token {token} exceeds i64::MAX")))
+}
+
+/// A stored fencing token; the column's CHECK keeps it non-negative.
+pub(super) fn token_from_db(token: i64) -> u64 {
+    u64::try_from(token).unwrap_or(0)
+}
+
+/// The id of a document must be [`crate::runner::document_uuid`] of its content, or "same
+/// bytes, one document" no longer holds.
+pub(super) fn check_document_id(
+    document_id: uuid::Uuid,
+    content_sha256: &str,
+) -> Result<(), DbError> {
+    let expected = crate::runner::document_uuid(content_sha256);
+    if document_id == expected {
+        Ok(())
+    } else {
+        Err(DbError::InvalidData(format!(
+            "document id {document_id} is not the id of content {content_sha256} ({expected})"
+        )))
+    }
+}
+
+/// What the caller should do about a driver error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Unavailable,
+    Conflict,
+    Constraint,
+    Other,
+}
+
+/// Sorts driver errors using the SQLSTATE classes of the PostgreSQL manual (appendix A).
+fn classify(e: &sqlx::Error) -> Class {
+    use sqlx::Error as E;
+    match e {
+        E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => {
+            Class::Unavailable
+        }
+        E::Database(db) => match db.code().as_deref().unwrap_or_default() {
+            // 08: connection exception; 53: insufficient resources (too many
+            // connections, disk full); 57P01-03: shutdown / cannot connect now.
+            c if c.starts_with("08") || c.starts_with("53") => Class::Unavailable,
+            "57P01" | "57P02" | "57P03" => Class::Unavailable,
+            // serialization_failure, deadlock_detected, lock_not_available.
+            "40001" | "40P01" | "55P03" => Class::Conflict,
+            // 23: integrity constraint violation.
+            c if c.starts_with("23") => Class::Constraint,
+            _ => Class::Other,
+        },
+        _ => Class::Other,
+    }
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(e: sqlx::Error) -> Self {
+        match classify(&e) {
+            Class::Unavailable => DbError::Unavailable(e),
+            Class::Conflict => DbError::Conflict(e),
+            Class::Constraint => DbError::ConstraintViolation {
+                constraint: e
+                    .as_database_error()
+                    .and_then(|db| db.constraint())
+                    .map(str::to_owned),
+                cause: e,
+            },
+            Class::Other => DbError::Query(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<DatabaseConfig, ConfigError> {
+        let vars: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        DatabaseConfig::from_vars(&|k| vars.get(k).cloned())
+    }
+
+    #[test]
+    fn nothing_set_means_no_database_no_auto_migration_and_ten_connections() {
+        let cfg = load(&[]).unwrap();
+        assert_eq!(
+            cfg,
+            DatabaseConfig {
+                url: None,
+                auto_migrate: false,
+                max_connections: 10
+            }
+        );
+    }
+
+    #[test]
+    fn postgres_and_postgresql_urls_are_accepted_with_their_sslmode() {
+        for url in [
+            "postgres://postgres@127.0.0.1:5432/postgres",
+            "postgresql://app:pw@db.abc.supabase.co:5432/postgres?sslmode=require",
+        ] {
+            let cfg = load(&[(DATABASE_URL, url)]).unwrap();
+            assert_eq!(cfg.url.as_ref().map(Secret::expose), Some(url));
+        }
+    }
+
+    #[test]
+    fn a_url_of_another_scheme_is_an_error_that_does_not_quote_it() {
+        for url in [
+            "mysql://user:hunter2@db/x",
+            "hunter2",
+            "postgres://user:hunter2@/x",
+            "postgres://user:hunter2@db/x?sslmode=hunter2",
+        ] {
+            let err = load(&[(DATABASE_URL, url)]).unwrap_err();
+            assert_eq!(err.var, DATABASE_URL, "{url}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+    }
+
+    #[test]
+    fn auto_migrate_and_max_connections_are_read_from_their_variables() {
+        let cfg = load(&[(AUTO_MIGRATE, " Yes "), (MAX_CONNECTIONS, "32")]).unwrap();
+        assert!(cfg.auto_migrate);
+        assert_eq!(cfg.max_connections, 32);
+    }
+
+    #[test]
+    fn malformed_auto_migrate_or_max_connections_are_errors_naming_the_variable() {
+        for (var, value) in [
+            (AUTO_MIGRATE, "maybe"),
+            (MAX_CONNECTIONS, "0"),
+            (MAX_CONNECTIONS, "-1"),
+            (MAX_CONNECTIONS, "ten"),
+        ] {
+            let err = load(&[(var, value)]).unwrap_err();
+            assert_eq!(err.var, var, "{var}={value:?}");
+        }
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let cfg = load(&[
+            (DATABASE_URL, " "),
+            (AUTO_MIGRATE, ""),
+            (MAX_CONNECTIONS, ""),
+        ]);
+        assert_eq!(cfg.unwrap(), load(&[]).unwrap());
+    }
+
+    #[test]
+    fn describe_url_hides_credentials_and_the_query() {
+        let cfg = load(&[(
+            DATABASE_URL,
+            "postgresql://app:pw@db.example:6543/lex?sslmode=require&password=x",
+        )])
+        .unwrap();
+        assert_eq!(
+            cfg.describe_url().as_deref(),
+            Some("postgresql://***@db.example:6543/lex")
+        );
+        assert!(!format!("{cfg:?}").contains("pw@"));
+    }
+
+    #[test]
+    fn every_error_type_is_listed_once() {
+        let mut names = error_types::ALL.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), error_types::ALL.len());
+    }
+
+    #[test]
+    fn connection_errors_are_retryable_and_stale_tokens_are_not() {
+        let io = DbError::from(sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        assert!(io.is_retryable());
+        assert_eq!(io.error_type(), error_types::UNAVAILABLE);
+        assert!(DbError::from(sqlx::Error::PoolTimedOut).is_retryable());
+        let stale = DbError::StaleFencingToken {
+            document_id: uuid::Uuid::nil(),
+            presented: 1,
+            current: 2,
+        };
+        assert!(!stale.is_retryable());
+        assert_eq!(stale.error_type(), error_types::STALE_FENCING_TOKEN);
+        assert!(!DbError::from(sqlx::Error::RowNotFound).is_retryable());
+    }
+}

@@ -1,0 +1,336 @@
+//! Queue workers: claim an item, hold it, process it, persist it exactly once.
+//!
+//! ## Claim protocol
+//! 1. In one PostgreSQL transaction, candidates are selected `FOR UPDATE SKIP LOCKED`
+//!    (queued, or processing with an expired lease), by priority.
+//! 2. For a candidate, the worker takes the Redis lock `lock:queue_item:{id}`; the lock
+//!    script also `INCR`s the item's fencing counter. No lock → next candidate.
+//! 3. The row is updated to processing with a lease and the fencing token, and an attempt
+//!    row is written; commit.
+//! 4. While the item is processed, the Redis lock is renewed and the row's lease extended
+//!    (heartbeat). If either is lost, the worker stops working on the item.
+//! 5. Every write for the item carries the fencing token: PostgreSQL refuses a token older
+//!    than one it has seen, so a paused or zombie worker cannot overwrite a newer one.
+//! 6. The item completes only if the row still carries this claim's token.
+//!
+//! Any number of worker processes, on any number of machines, share one Redis and one
+//! PostgreSQL this way.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::PgPool;
+
+use crate::redis::idempotency::Idempotency;
+use crate::redis::lock::{Lease, LockName, Locks};
+use crate::runner::{StageTally, analyse_with, read_document};
+use crate::stages::{Deps, StageError};
+use crate::store::queue::{self, Claim, FailOutcome};
+use crate::text::sha256_hex;
+
+/// What happens to one claimed item. The pipeline is the production processor; tests
+/// wrap it (to slow it down, or to record calls) without replacing it.
+#[async_trait]
+pub trait ItemProcessor: Send + Sync {
+    /// Processes the claimed item; writes carry `claim.fencing_token`.
+    ///
+    /// # Errors
+    /// Why the item failed; [`StageError::is_retryable`] decides whether it is retried.
+    async fn process(&self, claim: &Claim) -> Result<(), StageError>;
+}
+
+/// The production processor: every stage, then persist.
+pub struct PipelineProcessor {
+    pub deps: Deps,
+    pub pool: PgPool,
+    pub idempotency: Option<Idempotency>,
+    pub max_file_bytes: u64,
+}
+
+#[async_trait]
+impl ItemProcessor for PipelineProcessor {
+    async fn process(&self, claim: &Claim) -> Result<(), StageError> {
+        let path = std::path::Path::new(&claim.source_path);
+        let bytes = read_document(path, self.max_file_bytes).await?;
+        let sha = sha256_hex(bytes.as_slice());
+        let mut tally = StageTally::default();
+        let out = analyse_with(
+            &self.deps,
+            &claim.source_path,
+            bytes,
+            &sha,
+            &mut tally,
+            &crate::stages::names::WITH_PERSIST,
+        )
+        .await?;
+        if out.document_uuid != claim.document_id.to_string() {
+            return Err(StageError::Read {
+                what: claim.source_path.clone(),
+                message: "the file changed since it was enqueued (content hash differs)".into(),
+            });
+        }
+        let recorder = crate::runner::StageRecorder::new(&self.deps, claim.document_id);
+        recorder
+            .stage(
+                crate::stages::names::PERSIST,
+                crate::stages::persist::run(
+                    &self.pool,
+                    self.idempotency.as_ref(),
+                    &out,
+                    Some(claim.fencing_token),
+                ),
+                |_| out.mentions.len() as u64,
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// Settings of one worker process.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Items processed at once by this process.
+    pub concurrency: usize,
+    /// Stop when nothing is queued or processing anywhere.
+    pub until_empty: bool,
+    /// Lock and row lease; renewed every third of it.
+    pub lease: Duration,
+    /// Pause when nothing is claimable.
+    pub idle_poll: Duration,
+    /// Recorded on claims and attempts, e.g. `host:pid`.
+    pub worker_id: String,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions {
+            concurrency: 4,
+            until_empty: false,
+            lease: Duration::from_secs(60),
+            idle_poll: Duration::from_millis(500),
+            worker_id: default_worker_id(),
+        }
+    }
+}
+
+/// `hostname:pid`, the default worker id.
+pub fn default_worker_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    format!("{host}:{}", std::process::id())
+}
+
+/// What a worker process did.
+#[derive(Debug, Default, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct WorkerReport {
+    pub completed: u64,
+    pub failed: u64,
+    pub requeued: u64,
+    /// Items whose claim was lost (lease taken over) before they finished.
+    pub lost: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    completed: AtomicU64,
+    failed: AtomicU64,
+    requeued: AtomicU64,
+    lost: AtomicU64,
+}
+
+/// A pool of worker tasks in this process.
+pub struct Worker {
+    pool: PgPool,
+    locks: Locks,
+    processor: Arc<dyn ItemProcessor>,
+    opts: WorkerOptions,
+    counters: Counters,
+}
+
+impl Worker {
+    pub fn new(
+        pool: PgPool,
+        locks: Locks,
+        processor: Arc<dyn ItemProcessor>,
+        opts: WorkerOptions,
+    ) -> Arc<Worker> {
+        Arc::new(Worker {
+            pool,
+            locks,
+            processor,
+            opts,
+            counters: Counters::default(),
+        })
+    }
+
+    /// Runs `concurrency` tasks until the queue is empty (`until_empty`) or forever.
+    pub async fn run(self: &Arc<Self>) -> WorkerReport {
+        let mut set = tokio::task::JoinSet::new();
+        for n in 0..self.opts.concurrency.max(1) {
+            let me = self.clone();
+            set.spawn(async move { me.task_loop(n).await });
+        }
+        while let Some(r) = set.join_next().await {
+            if let Err(e) = r {
+                tracing::error!(error = %e, "worker task ended abnormally");
+            }
+        }
+        self.report()
+    }
+
+    /// Counts so far.
+    pub fn report(&self) -> WorkerReport {
+        WorkerReport {
+            completed: self.counters.completed.load(Ordering::Relaxed),
+            failed: self.counters.failed.load(Ordering::Relaxed),
+            requeued: self.counters.requeued.load(Ordering::Relaxed),
+            lost: self.counters.lost.load(Ordering::Relaxed),
+        }
+    }
+
+    async fn task_loop(&self, n: usize) {
+        let worker_id = format!("{}#{n}", self.opts.worker_id);
+        loop {
+            match self.claim_one(&worker_id).await {
+                Ok(Some((claim, lease))) => self.work(claim, lease).await,
+                Ok(None) => {
+                    if self.opts.until_empty && self.queue_drained().await {
+                        return;
+                    }
+                    tokio::time::sleep(jitter(self.opts.idle_poll)).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "claim failed; retrying");
+                    tokio::time::sleep(jitter(self.opts.idle_poll)).await;
+                }
+            }
+        }
+    }
+
+    async fn queue_drained(&self) -> bool {
+        match queue::stats(&self.pool).await {
+            Ok(s) => s.queued == 0 && s.processing == 0,
+            Err(_) => false,
+        }
+    }
+
+    async fn claim_one(&self, worker_id: &str) -> Result<Option<(Claim, Lease)>, StageError> {
+        let taken: std::sync::Mutex<Vec<Lease>> = std::sync::Mutex::new(Vec::new());
+        let lease_ttl = self.opts.lease;
+        let claim = queue::claim(&self.pool, worker_id, lease_ttl, |item_id| {
+            let locks = &self.locks;
+            let taken = &taken;
+            async move {
+                match locks
+                    .acquire(&LockName::queue_item(item_id), lease_ttl)
+                    .await
+                {
+                    Ok(Some(lease)) => {
+                        let fence = lease.fencing_token();
+                        taken.lock().expect("poisoned").push(lease);
+                        Some(fence)
+                    }
+                    Ok(None) => None,
+                    Err(e) => {
+                        // Locks fail closed: no lock, no claim.
+                        tracing::warn!(item_id, error = %e, "cannot lock queue item");
+                        None
+                    }
+                }
+            }
+        })
+        .await?;
+        let mut leases = taken.into_inner().expect("poisoned");
+        let mine = claim.as_ref().and_then(|c| {
+            leases
+                .iter()
+                .position(|l| l.fencing_token() == c.fencing_token)
+                .map(|i| leases.swap_remove(i))
+        });
+        // Locks taken for candidates the transaction did not claim go back at once.
+        for l in leases {
+            let _ = self.locks.release(&l).await;
+        }
+        Ok(match (claim, mine) {
+            (Some(c), Some(l)) => Some((c, l)),
+            _ => None,
+        })
+    }
+
+    async fn work(&self, claim: Claim, lease: Lease) {
+        let renewal = self.locks.keep_alive(lease);
+        let heartbeat = {
+            let pool = self.pool.clone();
+            let claim = claim.clone();
+            let lease = self.opts.lease;
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(lease / 3).await;
+                    match queue::heartbeat(&pool, &claim, lease).await {
+                        Ok(true) => {}
+                        Ok(false) => return,
+                        Err(e) => tracing::warn!(error = %e, "lease heartbeat failed"),
+                    }
+                }
+            })
+        };
+        let outcome = tokio::select! {
+            r = self.processor.process(&claim) => Some(r),
+            lost = renewal.lost() => {
+                tracing::warn!(item_id = claim.item_id, reason = %lost, "lock lost; abandoning the item");
+                None
+            }
+        };
+        heartbeat.abort();
+        match outcome {
+            Some(Ok(())) => match queue::complete(&self.pool, &claim).await {
+                Ok(true) => {
+                    self.counters.completed.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(false) => {
+                    self.counters.lost.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    tracing::error!(item_id = claim.item_id, error = %e, "cannot mark item completed")
+                }
+            },
+            Some(Err(e)) => {
+                let retryable = e.is_retryable();
+                match queue::fail(
+                    &self.pool,
+                    &claim,
+                    &format!("{}: {e}", e.error_type()),
+                    retryable,
+                )
+                .await
+                {
+                    Ok(FailOutcome::Requeued { .. }) => {
+                        self.counters.requeued.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(FailOutcome::Failed { .. }) => {
+                        self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(FailOutcome::Stale) => {
+                        self.counters.lost.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(db) => {
+                        tracing::error!(item_id = claim.item_id, error = %db, "cannot record failure")
+                    }
+                }
+            }
+            None => {
+                self.counters.lost.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let lease = renewal.stop().await;
+        let _ = self.locks.release(&lease).await;
+    }
+}
+
+fn jitter(d: Duration) -> Duration {
+    let ms = d.as_millis().max(2) as u64;
+    Duration::from_millis(ms / 2 + rand::random_range(0..=ms))
+}
