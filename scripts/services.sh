@@ -37,18 +37,24 @@ postgres_up() {
   fi
 }
 
-# PostgreSQL: started when installed; the tests of this version do not need it yet.
+# ensure_postgres required|optional: started when installed but stopped.
 ensure_postgres() {
+  local mode=${1:-required}
   if postgres_up; then return 0; fi
-  if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+  if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ] && [ -n "$(ls /etc/postgresql)" ]; then
     local version
     version=$(ls /etc/postgresql | sort -V | tail -n 1)
     echo "starting PostgreSQL $version" >&2
     pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
     for _ in $(seq 1 50); do postgres_up && return 0; sleep 0.2; done
     echo "PostgreSQL did not come up on 127.0.0.1:5432" >&2
+    [[ $mode == optional ]] && return 1 || exit 1
+  fi
+  if [[ $mode == optional ]]; then
+    echo "PostgreSQL is not installed: results go to JSON files only" >&2
     return 1
   fi
-  echo "PostgreSQL is not installed (install it with: apt-get install -y postgresql); continuing" >&2
-  return 0
+  echo "PostgreSQL is required and not installed. Install it with:  apt-get update && apt-get install -y postgresql" >&2
+  echo "(the tests connect as user postgres with trust authentication on 127.0.0.1:5432)" >&2
+  exit 1
 }

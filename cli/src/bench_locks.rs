@@ -221,26 +221,12 @@ async fn set_nx_rate(
 
 /// Deletes every key under the run's prefix.
 async fn delete_prefix(handle: &RedisHandle, keys: &KeyBuilder) -> anyhow::Result<()> {
+    let found = handle.scan_keys(&format!("{}*", keys.prefix())).await?;
     let mut c = handle.connection().await?;
-    let pattern = format!("{}*", keys.prefix());
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut c)
-            .await?;
-        if !batch.is_empty() {
-            let _: i64 = redis::cmd("UNLINK").arg(&batch).query_async(&mut c).await?;
-        }
-        if next == 0 {
-            return Ok(());
-        }
-        cursor = next;
+    for batch in found.chunks(1000) {
+        let _: i64 = redis::cmd("UNLINK").arg(batch).query_async(&mut c).await?;
     }
+    Ok(())
 }
 
 /// A random 64-bit seed from the standard library (the CLI has no `rand`).

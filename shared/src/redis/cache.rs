@@ -543,32 +543,9 @@ impl CacheBackend for RedisBackend {
     }
 
     async fn stats(&self) -> Result<Vec<NamespaceStats>, RedisUnavailable> {
-        let pattern = self.keys.pattern("metrics");
-        let keys: Vec<String> = self
+        let keys = self
             .handle
-            .run(true, |mut c| {
-                let pattern = pattern.clone();
-                async move {
-                    let mut out = Vec::new();
-                    let mut cursor: u64 = 0;
-                    loop {
-                        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                            .arg(cursor)
-                            .arg("MATCH")
-                            .arg(&pattern)
-                            .arg("COUNT")
-                            .arg(1000)
-                            .query_async(&mut c)
-                            .await?;
-                        out.extend(batch);
-                        if next == 0 {
-                            break;
-                        }
-                        cursor = next;
-                    }
-                    Ok(out)
-                }
-            })
+            .scan_keys(&self.keys.pattern("metrics"))
             .await?;
         let prefix = self.keys.metrics_prefix();
         let mut out = Vec::new();

@@ -290,6 +290,33 @@ impl RedisHandle {
         }
     }
 
+    /// Every key matching `pattern`, by `SCAN` (never `KEYS`, which blocks the server).
+    ///
+    /// # Errors
+    /// Redis unavailable.
+    pub async fn scan_keys(&self, pattern: &str) -> Result<Vec<String>, RedisUnavailable> {
+        self.run(true, |mut c| async move {
+            let mut out = Vec::new();
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(&mut c)
+                    .await?;
+                out.extend(batch);
+                if next == 0 {
+                    return Ok(out);
+                }
+                cursor = next;
+            }
+        })
+        .await
+    }
+
     fn note_success(&self) {
         self.inner.breaker.on_success();
         if self.inner.consecutive_timeouts.load(Ordering::Relaxed) != 0 {

@@ -1,5 +1,10 @@
-//! Durable storage: PostgreSQL (documents, results, the work queue) and, without a
-//! database, JSON files. Being written (issue 3).
+//! Durable storage: PostgreSQL (Supabase in production) for documents, their results and
+//! the work queue. Without `DATABASE_URL`, results go to JSON files only.
+//!
+//! - [`db`]: configuration, connection, embedded migrations, errors.
+//! - [`queue`]: enqueue, claim (SKIP LOCKED + lease + fencing token), heartbeat,
+//!   complete, fail, and the per-attempt history.
+//! - [`persist`]: one document's results in one transaction, fenced and upserted.
 
 pub mod db;
 pub mod persist;

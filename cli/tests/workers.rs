@@ -1,0 +1,737 @@
+//! Queue workers as they run in production: real `lexpipe enqueue` and `lexpipe worker`
+//! processes sharing one PostgreSQL database and one Redis, killed with SIGKILL where a
+//! test needs a dead worker. Every claim of exactly-once is checked in the database
+//! (`processing_queue`, `queue_attempts`, the result tables), not in what the workers say
+//! about themselves.
+//!
+//! Each test has its own database (`test_database`) and its own Redis prefix
+//! (`LEXPIPE_ENV`), so the tests can run in parallel with each other and with the rest of
+//! the suite. Timeouts are hang guards, never assertions.
+
+use std::collections::HashMap;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lexpipe::redis::KeyBuilder;
+use lexpipe::redis::idempotency::Idempotency;
+use lexpipe::runner::{self, DocumentOutput, StageTally};
+use lexpipe::stages::Deps;
+use lexpipe::stages::persist::PersistOutcome;
+use lexpipe::store::db::DbError;
+use lexpipe::store::persist::{self, PersistReport, RowCounts};
+use lexpipe::store::queue::{self, AttemptOutcome, Claim, Status};
+use lexpipe::text::sha256_hex;
+use lexpipe_tests::pg::{TestDb, count, test_database};
+use lexpipe_tests::{cleanup, config_with, redis_cache, redis_url, require_redis, unique_env};
+use sqlx::PgPool;
+use tokio::process::Command;
+use tokio::sync::Barrier;
+use uuid::Uuid;
+
+/// Bound on any one `lexpipe` process, and on waiting for something that should happen
+/// soon: a hang guard, not a timing claim.
+const PATIENCE: Duration = Duration::from_secs(600);
+
+/// A `lexpipe` command against the test's database and Redis prefix. The process is
+/// killed if the test drops it (a failed assertion, a timeout).
+fn lexpipe(db: &TestDb, env: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lexpipe"));
+    cmd.args(args)
+        .env("DATABASE_URL", &db.url)
+        .env("LEXPIPE_ENV", env)
+        .env("REDIS_URL", redis_url())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Starts `cmd` and collects its output in a task of its own, so that every process of
+/// a test has its pipes drained while the others run.
+fn start(mut cmd: Command) -> tokio::task::JoinHandle<Output> {
+    let child = cmd.spawn().expect("lexpipe starts");
+    tokio::spawn(async move {
+        tokio::time::timeout(PATIENCE, child.wait_with_output())
+            .await
+            .expect("lexpipe finishes within the hang guard")
+            .expect("lexpipe output is readable")
+    })
+}
+
+/// Waits for a process started with [`start`] and returns its `--json` output, failing
+/// with its stderr if it did not succeed.
+async fn json_of(what: &str, run: tokio::task::JoinHandle<Output>) -> serde_json::Value {
+    let o = run.await.expect("output task");
+    assert!(
+        o.status.success(),
+        "{what}: exit {:?}\nstdout: {}\nstderr: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{what}: stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&o.stdout)
+        )
+    })
+}
+
+/// `lexpipe enqueue <paths> --json`, run to the end.
+async fn enqueue(db: &TestDb, env: &str, paths: &[&Path]) -> serde_json::Value {
+    let mut args = vec!["enqueue".to_string()];
+    args.extend(paths.iter().map(|p| p.display().to_string()));
+    args.push("--json".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    json_of("lexpipe enqueue", start(lexpipe(db, env, &args))).await
+}
+
+/// What one `lexpipe worker --json` reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+struct WorkerReport {
+    completed: u64,
+    failed: u64,
+    requeued: u64,
+    lost: u64,
+}
+
+/// Starts `n` `lexpipe worker --until-empty --json` processes with `extra` arguments at
+/// once, and returns their reports when all have exited.
+async fn drain_with_workers(db: &TestDb, env: &str, n: usize, extra: &[&str]) -> Vec<WorkerReport> {
+    let mut args = vec!["worker", "--until-empty", "--json"];
+    args.extend_from_slice(extra);
+    let runs: Vec<_> = (0..n).map(|_| start(lexpipe(db, env, &args))).collect();
+    let mut reports = Vec::with_capacity(n);
+    for (i, run) in runs.into_iter().enumerate() {
+        let json = json_of(&format!("worker {i}"), run).await;
+        reports.push(serde_json::from_value(json).expect("a worker report"));
+    }
+    reports
+}
+
+/// Stages built in this process, sharing the test's Redis prefix: results the workers
+/// cached are served from there.
+fn deps_for(env: &str) -> Deps {
+    let cfg = config_with(env, &[]);
+    let (cache, _) = redis_cache(&cfg);
+    Deps::new(Arc::new(cfg), cache)
+}
+
+/// Every analysis stage, in this process, for the file at `path`.
+async fn analyse(deps: &Deps, path: &Path) -> DocumentOutput {
+    let bytes = Arc::new(std::fs::read(path).expect("the test file is readable"));
+    let sha = sha256_hex(bytes.as_slice());
+    runner::analyse(
+        deps,
+        &path.display().to_string(),
+        bytes,
+        &sha,
+        &mut StageTally::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{}: analysis fails: {e}", path.display()))
+}
+
+/// The rows one stored copy of `out` has, counted from the output itself: one per page,
+/// chunk, canonical entity and mention; edges document → chunk, chunk → next chunk,
+/// chunk → mention and mention → entity.
+fn one_copy_of(out: &DocumentOutput) -> RowCounts {
+    let chunks = out.chunks.len() as u64;
+    let mentions = out.mentions.len() as u64;
+    RowCounts {
+        pages: out.pages.len() as u64,
+        chunks,
+        canonical_entities: out.entities.len() as u64,
+        mentions,
+        relationships: chunks + chunks.saturating_sub(1) + 2 * mentions,
+    }
+}
+
+/// One stored copy of each file's document, by document id.
+async fn expected_rows(deps: &Deps, files: &[PathBuf]) -> HashMap<Uuid, RowCounts> {
+    let mut expected = HashMap::new();
+    for f in files {
+        let out = analyse(deps, f).await;
+        expected.insert(out.document_uuid.parse().unwrap(), one_copy_of(&out));
+    }
+    expected
+}
+
+/// The rows every stored document has, by document id.
+async fn stored_rows(pool: &PgPool) -> HashMap<Uuid, RowCounts> {
+    let rows: Vec<(Uuid, i64, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT d.id, \
+                (SELECT count(*) FROM pages WHERE document_id = d.id), \
+                (SELECT count(*) FROM chunks WHERE document_id = d.id), \
+                (SELECT count(*) FROM canonical_entities WHERE document_id = d.id), \
+                (SELECT count(*) FROM entity_mentions WHERE document_id = d.id), \
+                (SELECT count(*) FROM relationships WHERE document_id = d.id) \
+         FROM documents d",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("row counts per document");
+    let n = |v: i64| u64::try_from(v).unwrap();
+    rows.into_iter()
+        .map(|(id, pages, chunks, entities, mentions, relationships)| {
+            let counts = RowCounts {
+                pages: n(pages),
+                chunks: n(chunks),
+                canonical_entities: n(entities),
+                mentions: n(mentions),
+                relationships: n(relationships),
+            };
+            (id, counts)
+        })
+        .collect()
+}
+
+/// Per queue item: its status, its `attempts` counter, its rows in `queue_attempts`, and
+/// how many of those completed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct History {
+    status: String,
+    attempts: i32,
+    attempt_rows: i64,
+    completed_rows: i64,
+}
+
+/// Each item processed once, by one claim that completed.
+fn processed_once() -> History {
+    History {
+        status: Status::Completed.as_str().into(),
+        attempts: 1,
+        attempt_rows: 1,
+        completed_rows: 1,
+    }
+}
+
+async fn histories(pool: &PgPool) -> HashMap<i64, History> {
+    let rows: Vec<(i64, String, i32, i64, i64)> = sqlx::query_as(
+        "SELECT q.id, q.status, q.attempts, count(a.id), \
+                count(a.id) FILTER (WHERE a.outcome = 'completed') \
+         FROM processing_queue q LEFT JOIN queue_attempts a ON a.item_id = q.id \
+         GROUP BY q.id",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("queue histories");
+    rows.into_iter()
+        .map(|(id, status, attempts, attempt_rows, completed_rows)| {
+            let h = History {
+                status,
+                attempts,
+                attempt_rows,
+                completed_rows,
+            };
+            (id, h)
+        })
+        .collect()
+}
+
+/// Items whose history is not `want`, for an assertion message that names them.
+fn unlike(histories: &HashMap<i64, History>, want: &History) -> Vec<(i64, History)> {
+    let mut odd: Vec<_> = histories
+        .iter()
+        .filter(|(_, h)| *h != want)
+        .map(|(id, h)| (*id, h.clone()))
+        .collect();
+    odd.sort_by_key(|(id, _)| *id);
+    odd.truncate(10);
+    odd
+}
+
+/// Polls `check` until it returns `Some`, within the hang guard.
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Some(v) = check().await {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{what} did not happen within the hang guard"))
+}
+
+fn real_path(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).expect("path exists")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_items_across_four_worker_processes_are_each_processed_exactly_once() {
+    // Arrange: 2,000 distinct one-page PDFs, queued.
+    require_redis().await;
+    let env = unique_env("workers-2k");
+    let db = test_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = (0..2_000)
+        .map(|i| {
+            let text = format!(
+                "Agreement no. {i} between Acme Corp. and Jane Roe dated March {}, 2024.",
+                1 + i % 28
+            );
+            let path = dir.path().join(format!("agreement-{i:04}.pdf"));
+            std::fs::write(&path, lexpipe::samples::text_only_pdf(&[&text])).unwrap();
+            path
+        })
+        .collect();
+    let queued = enqueue(&db, &env, &[dir.path()]).await;
+    assert_eq!(
+        queued["created"], 2_000,
+        "every distinct file is a new item"
+    );
+    assert_eq!(queued["existing"], 0);
+
+    // Act: four worker processes of 16 tasks each, started together.
+    let reports = drain_with_workers(&db, &env, 4, &["--concurrency", "16"]).await;
+
+    // Assert, from the database: every item was claimed once and completed by that claim.
+    let histories = histories(&db.pool).await;
+    assert_eq!(histories.len(), 2_000, "one queue item per document");
+    let odd = unlike(&histories, &processed_once());
+    assert!(
+        odd.is_empty(),
+        "items not processed exactly once (first 10): {odd:?}"
+    );
+    assert_eq!(
+        count(&db.pool, "SELECT 1 FROM queue_attempts").await,
+        2_000,
+        "no item was claimed twice: no lease ran out in a healthy run"
+    );
+    assert_eq!(
+        count(
+            &db.pool,
+            "SELECT 1 FROM documents WHERE status = 'completed'"
+        )
+        .await,
+        2_000
+    );
+    assert_eq!(count(&db.pool, "SELECT 1 FROM documents").await, 2_000);
+    assert_eq!(
+        count(&db.pool, "SELECT 1 FROM pages").await,
+        2_000,
+        "one page row per one-page document"
+    );
+    // Each document has exactly the rows of one copy of its own results.
+    let expected = expected_rows(&deps_for(&env), &files).await;
+    assert_eq!(expected.len(), 2_000, "the test files are distinct");
+    let stored = stored_rows(&db.pool).await;
+    let wrong: Vec<_> = expected
+        .iter()
+        .filter(|(id, want)| stored.get(id) != Some(want))
+        .take(10)
+        .map(|(id, want)| (id, want, stored.get(id)))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "documents without exactly one set of rows (id, expected, stored): {wrong:?}"
+    );
+    // And the workers agree.
+    let completed: u64 = reports.iter().map(|r| r.completed).sum();
+    assert_eq!(completed, 2_000, "worker reports: {reports:?}");
+    for r in &reports {
+        assert_eq!((r.lost, r.failed, r.requeued), (0, 0, 0), "{reports:?}");
+    }
+
+    cleanup(&env).await;
+    db.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_item_is_reclaimed_after_its_lease_and_completed_exactly_once_and_its_old_token_is_refused()
+ {
+    // Arrange: one queued document whose file is then swapped for a named pipe, so that a
+    // worker claiming it blocks reading it: mid-item for as long as the test needs,
+    // whatever the machine's speed.
+    require_redis().await;
+    let env = unique_env("workers-kill");
+    let db = test_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = real_path(dir.path()).join("lease.pdf");
+    std::fs::write(
+        &file,
+        lexpipe::samples::text_only_pdf(&[
+            "Commercial lease between Acme Corp. and Jane Roe dated March 4, 2024.",
+            "The tenant shall pay USD 4,500.00 per month to Acme Corp.",
+        ]),
+    )
+    .unwrap();
+    let queued = enqueue(&db, &env, &[&file]).await;
+    assert_eq!(queued["created"], 1);
+    let item_id = queued["enqueued"][0]["item_id"].as_i64().unwrap();
+    let held = file.with_extension("pdf.held");
+    std::fs::rename(&file, &held).unwrap();
+    let mkfifo = std::process::Command::new("mkfifo")
+        .arg(&file)
+        .status()
+        .expect("mkfifo runs");
+    assert!(mkfifo.success(), "mkfifo {}", file.display());
+
+    // Act 1: a worker claims the item and is killed with SIGKILL while it works on it.
+    let mut doomed = lexpipe(
+        &db,
+        &env,
+        &["worker", "--concurrency", "1", "--lease-secs", "2"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("worker starts");
+    let claimed = eventually("the first claim", || async {
+        let item = queue::item(&db.pool, item_id).await.unwrap().unwrap();
+        (item.status == Status::Processing && item.attempts == 1).then_some(item)
+    })
+    .await;
+    doomed.start_kill().expect("SIGKILL is sent");
+    let status = doomed.wait().await.expect("the killed worker is reaped");
+    assert_eq!(status.signal(), Some(9), "the worker died of SIGKILL");
+    let old_token = claimed.fencing_token;
+    let before = queue::attempts(&db.pool, item_id).await.unwrap();
+    assert_eq!(before.len(), 1);
+    assert_eq!(
+        before[0].outcome,
+        AttemptOutcome::Running,
+        "killed mid-item: the first attempt never finished"
+    );
+    std::fs::remove_file(&file).unwrap();
+    std::fs::rename(&held, &file).unwrap();
+
+    // Act 2: another worker drains the queue; it can take the item only once the dead
+    // worker's lease and lock have run out.
+    let reports = drain_with_workers(&db, &env, 1, &["--lease-secs", "2"]).await;
+
+    // Assert: the second claim completed the item, with a newer token.
+    assert_eq!(
+        reports,
+        vec![WorkerReport {
+            completed: 1,
+            failed: 0,
+            requeued: 0,
+            lost: 0
+        }]
+    );
+    let item = queue::item(&db.pool, item_id).await.unwrap().unwrap();
+    assert_eq!(item.status, Status::Completed);
+    assert_eq!(item.attempts, 2);
+    let attempts = queue::attempts(&db.pool, item_id).await.unwrap();
+    let summary: Vec<_> = attempts
+        .iter()
+        .map(|a| (a.attempt, a.fencing_token, a.outcome))
+        .collect();
+    assert_eq!(attempts.len(), 2, "{summary:?}");
+    assert_eq!(
+        (
+            attempts[0].attempt,
+            attempts[0].fencing_token,
+            attempts[0].outcome
+        ),
+        (1, old_token, AttemptOutcome::Abandoned),
+        "{summary:?}"
+    );
+    assert_eq!(attempts[1].attempt, 2, "{summary:?}");
+    assert_eq!(
+        attempts[1].outcome,
+        AttemptOutcome::Completed,
+        "{summary:?}"
+    );
+    let new_token = attempts[1].fencing_token;
+    assert!(new_token > old_token, "{summary:?}");
+    assert_eq!(item.fencing_token, new_token);
+    let stored = persist::load_document(&db.pool, item.document_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, Status::Completed);
+    assert_eq!(stored.fencing_token, new_token);
+    let out = analyse(&deps_for(&env), &file).await;
+    assert_eq!(stored.rows, one_copy_of(&out));
+
+    // Act 3: the dead worker's writes, arriving late with its old token.
+    let late_persist = persist::persist_document(&db.pool, &out, Some(old_token)).await;
+    let late_claim = Claim {
+        item_id,
+        document_id: item.document_id,
+        source_path: item.source_path.clone(),
+        attempt: 1,
+        fencing_token: old_token,
+        lease_until: attempts[0].started_at,
+    };
+    let late_complete = queue::complete(&db.pool, &late_claim).await.unwrap();
+
+    // Assert: both refused, and nothing changed but the record of the late attempt.
+    match late_persist {
+        Err(DbError::StaleFencingToken {
+            document_id,
+            presented,
+            current,
+        }) => {
+            assert_eq!(
+                (document_id, presented, current),
+                (item.document_id, old_token, new_token)
+            );
+        }
+        other => panic!("a persist with the old token must be refused, got {other:?}"),
+    }
+    assert!(
+        !late_complete,
+        "complete with the old token reports the claim lost"
+    );
+    let after = persist::load_document(&db.pool, item.document_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after, stored, "the refused writes changed nothing");
+    assert_eq!(queue::item(&db.pool, item_id).await.unwrap().unwrap(), item);
+    let outcomes: Vec<_> = queue::attempts(&db.pool, item_id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.outcome)
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![AttemptOutcome::Stale, AttemptOutcome::Completed],
+        "the late attempt is recorded as stale; the completed one is untouched"
+    );
+
+    cleanup(&env).await;
+    db.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_document_enqueued_ten_times_concurrently_is_one_document_with_one_set_of_rows() {
+    // Arrange: one file and a byte-identical copy under another name.
+    require_redis().await;
+    let env = unique_env("workers-dup");
+    let db = test_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let original = real_path(dir.path()).join("nda.pdf");
+    let copy = real_path(dir.path()).join("nda (1).pdf");
+    let bytes = lexpipe::samples::text_only_pdf(&[
+        "Mutual nondisclosure agreement between Acme Corp. and Jane Roe dated March 4, 2024.",
+    ]);
+    std::fs::write(&original, &bytes).unwrap();
+    std::fs::write(&copy, &bytes).unwrap();
+
+    // Act: ten `lexpipe enqueue` processes at once, each naming both files (in turns of
+    // order), then one worker.
+    let runs: Vec<_> = (0..10)
+        .map(|i| {
+            let (a, b) = if i % 2 == 0 {
+                (&original, &copy)
+            } else {
+                (&copy, &original)
+            };
+            let (a, b) = (a.display().to_string(), b.display().to_string());
+            start(lexpipe(&db, &env, &["enqueue", &a, &b, "--json"]))
+        })
+        .collect();
+    let mut created = 0;
+    let mut items = std::collections::HashSet::new();
+    for (i, run) in runs.into_iter().enumerate() {
+        let json = json_of(&format!("enqueue {i}"), run).await;
+        created += json["created"].as_u64().unwrap();
+        for row in json["enqueued"].as_array().unwrap() {
+            items.insert(row["item_id"].as_i64().unwrap());
+        }
+    }
+
+    // Assert: one document, one item, both names.
+    assert_eq!(created, 1, "exactly one of 20 enqueues created the item");
+    assert_eq!(items.len(), 1, "every enqueue names the same item");
+    assert_eq!(count(&db.pool, "SELECT 1 FROM documents").await, 1);
+    assert_eq!(count(&db.pool, "SELECT 1 FROM processing_queue").await, 1);
+    let id: Uuid = sqlx::query_scalar("SELECT id FROM documents")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let names = vec![copy.display().to_string(), original.display().to_string()];
+    let queued = persist::load_document(&db.pool, id).await.unwrap().unwrap();
+    assert_eq!(queued.sources, names, "sorted");
+    assert_eq!(queued.rows, RowCounts::default(), "nothing processed yet");
+
+    // Act: one worker drains the queue.
+    let reports = drain_with_workers(&db, &env, 1, &[]).await;
+
+    // Assert: processed once, one set of rows, both names kept.
+    assert_eq!(reports[0].completed, 1, "{reports:?}");
+    let histories = histories(&db.pool).await;
+    assert_eq!(unlike(&histories, &processed_once()), vec![]);
+    let done = persist::load_document(&db.pool, id).await.unwrap().unwrap();
+    assert_eq!(done.status, Status::Completed);
+    assert_eq!(done.sources, names);
+    let out = analyse(&deps_for(&env), &original).await;
+    assert_eq!(done.rows, one_copy_of(&out));
+    assert_eq!(
+        count(&db.pool, "SELECT 1 FROM pages").await,
+        out.pages.len() as i64,
+        "no rows of any other document"
+    );
+
+    cleanup(&env).await;
+    db.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn persist_called_sixteen_times_concurrently_writes_one_set_of_rows() {
+    // Arrange: one sample's results, and the real Redis idempotency records.
+    require_redis().await;
+    let env = unique_env("workers-persist");
+    let db = test_database().await;
+    let cfg = config_with(&env, &[]);
+    let deps = deps_for(&env);
+    let file = lexpipe_tests::samples_dir().join("settlement_agreement.pdf");
+    let out = Arc::new(analyse(&deps, &real_path(&file)).await);
+    let handle = lexpipe::redis::RedisHandle::new(&cfg).expect("redis handle");
+    let idempotency = Idempotency::new(handle, KeyBuilder::new(&cfg.env), cfg.idempotency);
+    let start = Arc::new(Barrier::new(16));
+
+    // Act: sixteen persist stages released together.
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (pool, idem, out, start) = (
+                db.pool.clone(),
+                idempotency.clone(),
+                out.clone(),
+                start.clone(),
+            );
+            tokio::spawn(async move {
+                start.wait().await;
+                lexpipe::stages::persist::run(&pool, Some(&idem), &out, None).await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap().expect("no persist fails"));
+    }
+
+    // Assert: one writer; the others were told it is done or under way.
+    let written: Vec<&PersistReport> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            PersistOutcome::Written { report } => Some(report),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(written.len(), 1, "{outcomes:?}");
+    let written = written[0];
+    for o in &outcomes {
+        match o {
+            PersistOutcome::Written { .. } | PersistOutcome::InProgress => {}
+            PersistOutcome::AlreadyDone { report } => assert_eq!(
+                &serde_json::from_value::<PersistReport>(report.clone()).unwrap(),
+                written,
+                "a finished call hands back the writer's report"
+            ),
+        }
+    }
+    let one = one_copy_of(&out);
+    assert_eq!(written.stored, one);
+    assert_eq!(written.written, one, "the first write inserted every row");
+    let id: Uuid = out.document_uuid.parse().unwrap();
+    let stored = persist::load_document(&db.pool, id).await.unwrap().unwrap();
+    assert_eq!(stored.rows, one);
+    assert_eq!(stored.status, Status::Completed);
+    assert_eq!(stored.sources, vec![out.source.clone()]);
+    assert_eq!(count(&db.pool, "SELECT 1 FROM documents").await, 1);
+
+    cleanup(&env).await;
+    db.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_terminals_draining_the_samples_process_no_document_twice() {
+    // Arrange: the shipped samples (ten files, one a byte-identical copy), queued.
+    require_redis().await;
+    let env = unique_env("workers-samples");
+    let db = test_database().await;
+    let samples = real_path(&lexpipe_tests::samples_dir());
+    let queued = enqueue(&db, &env, &[&samples]).await;
+    assert_eq!(queued["enqueued"].as_array().unwrap().len(), 10);
+    assert_eq!(queued["created"], 9, "the copy is not a new document");
+    assert_eq!(queued["existing"], 1);
+
+    // Act: two workers, as if started in two terminals.
+    let reports = drain_with_workers(&db, &env, 2, &[]).await;
+
+    // Assert: nine documents, each claimed once and completed by that claim.
+    let histories = histories(&db.pool).await;
+    assert_eq!(histories.len(), 9);
+    assert_eq!(unlike(&histories, &processed_once()), vec![]);
+    assert_eq!(count(&db.pool, "SELECT 1 FROM queue_attempts").await, 9);
+    assert_eq!(
+        count(
+            &db.pool,
+            "SELECT 1 FROM documents WHERE status = 'completed'"
+        )
+        .await,
+        9
+    );
+    assert_eq!(count(&db.pool, "SELECT 1 FROM documents").await, 9);
+    assert_eq!(count(&db.pool, "SELECT 1 FROM document_sources").await, 10);
+    let files = runner::collect_inputs(&[samples]).unwrap();
+    let expected = expected_rows(&deps_for(&env), &files).await;
+    assert_eq!(expected.len(), 9);
+    assert_eq!(stored_rows(&db.pool).await, expected);
+    let completed: u64 = reports.iter().map(|r| r.completed).sum();
+    assert_eq!(completed, 9, "{reports:?}");
+    for r in &reports {
+        assert_eq!((r.lost, r.failed, r.requeued), (0, 0, 0), "{reports:?}");
+    }
+
+    cleanup(&env).await;
+    db.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zz_repro_a_persist_left_in_progress_by_a_dead_worker_completes_the_item_without_rows() {
+    require_redis().await;
+    let env = unique_env("workers-repro");
+    let db = test_database().await;
+    let cfg = config_with(&env, &[]);
+    let file = real_path(&lexpipe_tests::samples_dir().join("nda.pdf"));
+    let queued = enqueue(&db, &env, &[&file]).await;
+    assert_eq!(queued["created"], 1);
+    // A worker that died inside persist: it began the idempotency record and never
+    // finished it (a dropped guard is what a crash leaves behind).
+    let out = analyse(&deps_for(&env), &file).await;
+    let handle = lexpipe::redis::RedisHandle::new(&cfg).expect("redis handle");
+    let idem = Idempotency::new(handle, KeyBuilder::new(&cfg.env), cfg.idempotency);
+    let key = format!(
+        "{}:{}:{}",
+        out.document_uuid,
+        out.content_sha256,
+        lexpipe::stages::persist::pipeline_version()
+    );
+    match idem
+        .begin(
+            lexpipe::stages::persist::OPERATION,
+            &key,
+            &lexpipe::stages::persist::payload_hash(&out),
+            None,
+        )
+        .await
+        .unwrap()
+    {
+        lexpipe::redis::idempotency::Outcome::Proceed(guard) => drop(guard),
+        other => panic!("{other:?}"),
+    }
+    let reports = drain_with_workers(&db, &env, 1, &[]).await;
+    let id: Uuid = out.document_uuid.parse().unwrap();
+    let stored = persist::load_document(&db.pool, id).await.unwrap().unwrap();
+    eprintln!("reports {reports:?}; stored status {:?} rows {:?}", stored.status, stored.rows);
+    assert_eq!(stored.rows, one_copy_of(&out), "completed item has its rows");
+    cleanup(&env).await;
+    db.drop_database().await;
+}
