@@ -244,20 +244,29 @@ async fn after_repeated_timeouts_the_connection_is_rebuilt_and_recovers() {
     );
     let (cache, handle) = redis_cache(&cfg);
     let s = spec(&cache, "k");
-    cache.get_or_compute(&s, || async { Ok::<_, String>(1u32) }).await.unwrap();
+    cache
+        .get_or_compute(&s, || async { Ok::<_, String>(1u32) })
+        .await
+        .unwrap();
     assert_eq!(handle.connect_attempts(), 1);
 
     // Act: Redis stalls; every call times out, computes, and carries on.
     frozen.store(true, Ordering::SeqCst);
     for _ in 0..4 {
-        let r = cache.get_or_compute(&s, || async { Ok::<_, String>(2u32) }).await.unwrap();
+        let r = cache
+            .get_or_compute(&s, || async { Ok::<_, String>(2u32) })
+            .await
+            .unwrap();
         assert_eq!(r.source, Source::Computed);
     }
     assert!(handle.rebuilds() >= 1, "the stalled connection is dropped");
 
     // Redis answers again: the next call connects anew and is served from the cache.
     frozen.store(false, Ordering::SeqCst);
-    let r = cache.get_or_compute(&s, || async { Ok::<_, String>(3u32) }).await.unwrap();
+    let r = cache
+        .get_or_compute(&s, || async { Ok::<_, String>(3u32) })
+        .await
+        .unwrap();
     assert_eq!((r.source, r.value), (Source::Hit, 1));
     assert!(handle.connect_attempts() >= 2, "a new connection was made");
     lexpipe_tests::cleanup(&env).await;

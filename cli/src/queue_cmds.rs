@@ -102,6 +102,7 @@ pub async fn worker(
         pool: pool.clone(),
         idempotency,
         max_file_bytes: 256 * 1024 * 1024,
+        lease: Duration::from_secs(lease_secs.max(1)),
     });
     let opts = WorkerOptions {
         concurrency,

@@ -27,6 +27,7 @@ use lexpipe::text::sha256_hex;
 use lexpipe_tests::pg::{TestDb, count, test_database};
 use lexpipe_tests::{cleanup, config_with, redis_cache, redis_url, require_redis, unique_env};
 use sqlx::PgPool;
+use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 use tokio::sync::Barrier;
 use uuid::Uuid;
@@ -245,24 +246,6 @@ fn unlike(histories: &HashMap<i64, History>, want: &History) -> Vec<(i64, Histor
     odd
 }
 
-/// Polls `check` until it returns `Some`, within the hang guard.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    tokio::time::timeout(PATIENCE, async {
-        loop {
-            if let Some(v) = check().await {
-                return v;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{what} did not happen within the hang guard"))
-}
-
 fn real_path(p: &Path) -> PathBuf {
     std::fs::canonicalize(p).expect("path exists")
 }
@@ -384,25 +367,42 @@ async fn a_worker_killed_mid_item_is_reclaimed_after_its_lease_and_completed_exa
         &["worker", "--concurrency", "1", "--lease-secs", "2"],
     )
     .stdout(Stdio::null())
-    .stderr(Stdio::null())
     .spawn()
     .expect("worker starts");
-    let claimed = eventually("the first claim", || async {
-        let item = queue::item(&db.pool, item_id).await.unwrap().unwrap();
-        (item.status == Status::Processing && item.attempts == 1).then_some(item)
+    let pid = doomed.id().expect("the worker is running");
+    let claimed = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Some(status) = doomed.try_wait().expect("worker status") {
+                let mut stderr = String::new();
+                let mut pipe = doomed.stderr.take().expect("stderr is piped");
+                let _ = pipe.read_to_string(&mut stderr).await;
+                panic!("the worker exited ({status}) before claiming the item: {stderr}");
+            }
+            let item = queue::item(&db.pool, item_id).await.unwrap().unwrap();
+            if item.status == Status::Processing && item.attempts == 1 {
+                return item;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     })
-    .await;
+    .await
+    .expect("the worker claims the item within the hang guard");
     doomed.start_kill().expect("SIGKILL is sent");
     let status = doomed.wait().await.expect("the killed worker is reaped");
     assert_eq!(status.signal(), Some(9), "the worker died of SIGKILL");
     let old_token = claimed.fencing_token;
     let before = queue::attempts(&db.pool, item_id).await.unwrap();
     assert_eq!(before.len(), 1);
+    assert!(
+        before[0].worker_id.contains(&format!(":{pid}")),
+        "the killed process made the first claim: {before:?}"
+    );
     assert_eq!(
         before[0].outcome,
         AttemptOutcome::Running,
         "killed mid-item: the first attempt never finished"
     );
+    // The file is back for whoever claims the item next.
     std::fs::remove_file(&file).unwrap();
     std::fs::rename(&held, &file).unwrap();
 
@@ -607,7 +607,7 @@ async fn persist_called_sixteen_times_concurrently_writes_one_set_of_rows() {
             );
             tokio::spawn(async move {
                 start.wait().await;
-                lexpipe::stages::persist::run(&pool, Some(&idem), &out, None).await
+                lexpipe::stages::persist::run(&pool, Some(&idem), &out, None, None).await
             })
         })
         .collect();
@@ -695,7 +695,8 @@ async fn two_terminals_draining_the_samples_process_no_document_twice() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zz_repro_a_persist_left_in_progress_by_a_dead_worker_completes_the_item_without_rows() {
+async fn a_persist_record_left_in_progress_by_a_dead_writer_does_not_complete_the_item_without_its_rows()
+ {
     require_redis().await;
     let env = unique_env("workers-repro");
     let db = test_database().await;
@@ -730,8 +731,16 @@ async fn zz_repro_a_persist_left_in_progress_by_a_dead_worker_completes_the_item
     let reports = drain_with_workers(&db, &env, 1, &[]).await;
     let id: Uuid = out.document_uuid.parse().unwrap();
     let stored = persist::load_document(&db.pool, id).await.unwrap().unwrap();
-    eprintln!("reports {reports:?}; stored status {:?} rows {:?}", stored.status, stored.rows);
-    assert_eq!(stored.rows, one_copy_of(&out), "completed item has its rows");
+    assert_eq!(
+        reports.iter().map(|r| r.completed).sum::<u64>(),
+        1,
+        "{reports:?}"
+    );
+    assert_eq!(
+        stored.rows,
+        one_copy_of(&out),
+        "the completed item has its rows"
+    );
     cleanup(&env).await;
     db.drop_database().await;
 }

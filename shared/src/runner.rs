@@ -385,7 +385,13 @@ async fn run_document(
         let outcome = StageRecorder::new(deps, doc)
             .stage(
                 names::PERSIST,
-                stages::persist::run(&target.pool, target.idempotency.as_deref(), &output, None),
+                stages::persist::run(
+                    &target.pool,
+                    target.idempotency.as_deref(),
+                    &output,
+                    None,
+                    None,
+                ),
                 |_| output.mentions.len() as u64,
             )
             .await?;

@@ -26,6 +26,7 @@ use sqlx::PgPool;
 use crate::redis::idempotency::Idempotency;
 use crate::redis::lock::{Lease, LockName, Locks};
 use crate::runner::{StageTally, analyse_with, read_document};
+use crate::stages::persist::PersistOutcome;
 use crate::stages::{Deps, StageError};
 use crate::store::queue::{self, Claim, FailOutcome};
 use crate::text::sha256_hex;
@@ -47,6 +48,8 @@ pub struct PipelineProcessor {
     pub pool: PgPool,
     pub idempotency: Option<Idempotency>,
     pub max_file_bytes: u64,
+    /// The workers' lease: bounds how long a dead worker's persist record blocks others.
+    pub lease: Duration,
 }
 
 #[async_trait]
@@ -72,18 +75,42 @@ impl ItemProcessor for PipelineProcessor {
             });
         }
         let recorder = crate::runner::StageRecorder::new(&self.deps, claim.document_id);
-        recorder
+        let outcome = recorder
             .stage(
                 crate::stages::names::PERSIST,
-                crate::stages::persist::run(
-                    &self.pool,
-                    self.idempotency.as_ref(),
-                    &out,
-                    Some(claim.fencing_token),
-                ),
+                async {
+                    let outcome = crate::stages::persist::run(
+                        &self.pool,
+                        self.idempotency.as_ref(),
+                        &out,
+                        Some(claim.fencing_token),
+                        Some(self.lease),
+                    )
+                    .await?;
+                    if outcome == PersistOutcome::InProgress {
+                        // Another writer holds the record: it may be writing right now, or
+                        // it died mid-write and the record lingers. This worker owns the
+                        // item and its writes are fenced and upserted, so writing anyway
+                        // is safe (an older fence is refused; the same rows are the same
+                        // rows) and the item never completes without its rows.
+                        let report = crate::store::persist::persist_document(
+                            &self.pool,
+                            &out,
+                            Some(claim.fencing_token),
+                        )
+                        .await?;
+                        return Ok(PersistOutcome::Written { report });
+                    }
+                    Ok(outcome)
+                },
                 |_| out.mentions.len() as u64,
             )
             .await?;
+        tracing::debug!(
+            item_id = claim.item_id,
+            outcome = outcome.name(),
+            "persisted"
+        );
         Ok(())
     }
 }
@@ -242,8 +269,19 @@ impl Worker {
                 }
             }
         })
-        .await?;
+        .await;
         let mut leases = taken.into_inner().expect("poisoned");
+        let claim = match claim {
+            Ok(c) => c,
+            Err(e) => {
+                // The transaction failed after locks were taken: give them back now rather
+                // than leaving the items unclaimable until the locks expire.
+                for l in leases {
+                    let _ = self.locks.release(&l).await;
+                }
+                return Err(e.into());
+            }
+        };
         let mine = claim.as_ref().and_then(|c| {
             leases
                 .iter()
@@ -277,10 +315,16 @@ impl Worker {
                 }
             })
         };
+        let mut heartbeat = heartbeat;
         let outcome = tokio::select! {
             r = self.processor.process(&claim) => Some(r),
             lost = renewal.lost() => {
                 tracing::warn!(item_id = claim.item_id, reason = %lost, "lock lost; abandoning the item");
+                None
+            }
+            _ = &mut heartbeat => {
+                // The heartbeat only returns when the row's lease was taken over.
+                tracing::warn!(item_id = claim.item_id, "lease lost; abandoning the item");
                 None
             }
         };

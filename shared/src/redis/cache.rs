@@ -543,10 +543,7 @@ impl CacheBackend for RedisBackend {
     }
 
     async fn stats(&self) -> Result<Vec<NamespaceStats>, RedisUnavailable> {
-        let keys = self
-            .handle
-            .scan_keys(&self.keys.pattern("metrics"))
-            .await?;
+        let keys = self.handle.scan_keys(&self.keys.pattern("metrics")).await?;
         let prefix = self.keys.metrics_prefix();
         let mut out = Vec::new();
         for key in keys {

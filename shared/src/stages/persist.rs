@@ -69,11 +69,16 @@ pub fn payload_hash(out: &DocumentOutput) -> String {
 /// The database refused or failed ([`StageError::Db`]), or the idempotency record holds
 /// another payload for the same key ([`StageError::Idempotency`]).
 #[tracing::instrument(skip_all, fields(document_uuid = %out.document_uuid, stage = "persist"))]
+///
+/// `deadline` bounds how long this call's idempotency record stays `IN_PROGRESS` if the
+/// caller dies: a queue worker passes its lease, so that the worker that reclaims the item
+/// can take the record over instead of waiting for the default expiry.
 pub async fn run(
     pool: &PgPool,
     idempotency: Option<&Idempotency>,
     out: &DocumentOutput,
     fencing_token: Option<u64>,
+    deadline: Option<std::time::Duration>,
 ) -> Result<PersistOutcome, StageError> {
     let Some(idem) = idempotency else {
         let report = persist_document(pool, out, fencing_token).await?;
@@ -85,7 +90,10 @@ pub async fn run(
         out.content_sha256,
         pipeline_version()
     );
-    match idem.begin(OPERATION, &key, &payload_hash(out), None).await {
+    match idem
+        .begin(OPERATION, &key, &payload_hash(out), deadline)
+        .await
+    {
         Ok(Outcome::Proceed(guard)) => match persist_document(pool, out, fencing_token).await {
             Ok(report) => {
                 if let Err(e) = guard.complete(&report).await {
