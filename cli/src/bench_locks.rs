@@ -290,16 +290,3 @@ fn print_table(f: &Figures) {
         f.anchor_set_nx_per_sec / 1000.0
     );
 }
-
-#[cfg(test)]
-mod tests {
-    /// Runs the benchmark against the local Redis: `cargo test -p lexpipe-cli
-    /// bench_locks -- --ignored --nocapture`.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "a benchmark; needs Redis"]
-    async fn the_lock_benchmark_runs_and_prints_its_figures() {
-        let cfg = lexpipe::config::Config::local_defaults();
-        super::run(cfg.clone(), false).await.unwrap();
-        super::run(cfg, true).await.unwrap();
-    }
-}

@@ -527,6 +527,19 @@ fn read_redis<F: Fn(&str) -> Option<String>>(
         state: vars.flag(REDIS_STATE, true)? && enabled,
         idempotency: vars.flag(REDIS_IDEMPOTENCY, true)? && enabled,
     };
+    // Many workers in the cloud: without locks or idempotency records exactly-once rests
+    // on the database alone, which is the backstop, not the design.
+    for (var, on) in [
+        (REDIS_LOCKS, features.locks),
+        (REDIS_IDEMPOTENCY, features.idempotency),
+    ] {
+        if cloud && !on {
+            return Err(ConfigError::new(
+                var,
+                "cannot be false in the cloud stage: concurrent workers need it",
+            ));
+        }
+    }
     let db = match vars.trimmed(REDIS_DB) {
         None => None,
         Some(_) => Some(vars.whole::<i64>(REDIS_DB, 0, 0, "a database number")?),
@@ -1244,6 +1257,20 @@ mod tests {
             cfg.describe(),
             "stage=local env=dev redis=redis://***@[::1]:6379/4 (tls=false, enabled=true)"
         );
+    }
+
+    #[test]
+    fn cloud_stage_with_locks_or_idempotency_switched_off_is_a_startup_error() {
+        for var in [REDIS_LOCKS, REDIS_IDEMPOTENCY] {
+            let err = Config::from_vars(|k| match k {
+                "LEXPIPE_STAGE" => Some("cloud".into()),
+                "REDIS_URL" => Some("rediss://cache.example:6379".into()),
+                k if k == var => Some("false".into()),
+                _ => None,
+            })
+            .unwrap_err();
+            assert_eq!(err.var, var);
+        }
     }
 
     #[test]

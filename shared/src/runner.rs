@@ -385,7 +385,7 @@ async fn run_document(
         let outcome = StageRecorder::new(deps, doc)
             .stage(
                 names::PERSIST,
-                stages::persist::run(
+                stages::persist::run_owned(
                     &target.pool,
                     target.idempotency.as_deref(),
                     &output,

@@ -3,8 +3,9 @@
 //! ## Claim protocol
 //! 1. In one PostgreSQL transaction, candidates are selected `FOR UPDATE SKIP LOCKED`
 //!    (queued, or processing with an expired lease), by priority.
-//! 2. For a candidate, the worker takes the Redis lock `lock:queue_item:{id}`; the lock
-//!    script also `INCR`s the item's fencing counter. No lock → next candidate.
+//! 2. For a candidate, the worker takes the Redis lock `lock:v1:{queue_item-N}`; the lock
+//!    script also `INCR`s the item's fencing counter (`fence:v1:{queue_item-N}`). No
+//!    lock → next candidate.
 //! 3. The row is updated to processing with a lease and the fencing token, and an attempt
 //!    row is written; commit.
 //! 4. While the item is processed, the Redis lock is renewed and the row's lease extended
@@ -26,7 +27,6 @@ use sqlx::PgPool;
 use crate::redis::idempotency::Idempotency;
 use crate::redis::lock::{Lease, LockName, Locks};
 use crate::runner::{StageTally, analyse_with, read_document};
-use crate::stages::persist::PersistOutcome;
 use crate::stages::{Deps, StageError};
 use crate::store::queue::{self, Claim, FailOutcome};
 use crate::text::sha256_hex;
@@ -69,40 +69,21 @@ impl ItemProcessor for PipelineProcessor {
         )
         .await?;
         if out.document_uuid != claim.document_id.to_string() {
-            return Err(StageError::Read {
+            return Err(StageError::ContentChanged {
                 what: claim.source_path.clone(),
-                message: "the file changed since it was enqueued (content hash differs)".into(),
             });
         }
         let recorder = crate::runner::StageRecorder::new(&self.deps, claim.document_id);
         let outcome = recorder
             .stage(
                 crate::stages::names::PERSIST,
-                async {
-                    let outcome = crate::stages::persist::run(
-                        &self.pool,
-                        self.idempotency.as_ref(),
-                        &out,
-                        Some(claim.fencing_token),
-                        Some(self.lease),
-                    )
-                    .await?;
-                    if outcome == PersistOutcome::InProgress {
-                        // Another writer holds the record: it may be writing right now, or
-                        // it died mid-write and the record lingers. This worker owns the
-                        // item and its writes are fenced and upserted, so writing anyway
-                        // is safe (an older fence is refused; the same rows are the same
-                        // rows) and the item never completes without its rows.
-                        let report = crate::store::persist::persist_document(
-                            &self.pool,
-                            &out,
-                            Some(claim.fencing_token),
-                        )
-                        .await?;
-                        return Ok(PersistOutcome::Written { report });
-                    }
-                    Ok(outcome)
-                },
+                crate::stages::persist::run_owned(
+                    &self.pool,
+                    self.idempotency.as_ref(),
+                    &out,
+                    Some(claim.fencing_token),
+                    Some(self.lease),
+                ),
                 |_| out.mentions.len() as u64,
             )
             .await?;

@@ -111,6 +111,10 @@ pub enum StageError {
     Db(#[from] crate::store::db::DbError),
     #[error("{0}")]
     Idempotency(#[from] crate::redis::idempotency::IdempotencyError),
+    /// The queued file no longer has the content it was enqueued with. Terminal: enqueue
+    /// the new content instead.
+    #[error("{what} changed since it was enqueued (its content hash differs)")]
+    ContentChanged { what: String },
     /// A failure injected through [`StageHooks`] (fault injection in tests and drills).
     #[error("stage {stage} failed: {message}")]
     Injected {
@@ -130,6 +134,7 @@ impl StageError {
             StageError::Db(e) => e.error_type(),
             StageError::Idempotency(e) => e.error_type(),
             StageError::Injected { .. } => "InjectedFailure",
+            StageError::ContentChanged { .. } => "ContentChanged",
         }
     }
 
@@ -141,7 +146,9 @@ impl StageError {
             }
             StageError::Db(e) => e.is_retryable(),
             StageError::Idempotency(e) => e.is_retryable(),
-            StageError::Ocr(_) | StageError::TooLarge { .. } => false,
+            StageError::Ocr(_)
+            | StageError::TooLarge { .. }
+            | StageError::ContentChanged { .. } => false,
         }
     }
 }

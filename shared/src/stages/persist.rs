@@ -42,6 +42,30 @@ impl PersistOutcome {
     }
 }
 
+/// [`run`] for a caller that owns the document's write (a queue worker holding the item's
+/// claim, or a `lexpipe process` run): when another writer holds the record — writing now,
+/// or dead mid-write with its record not yet lapsed — write anyway. The database's fencing
+/// check and upserts make that safe, and the caller never reports a document persisted
+/// without its rows.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_owned(
+    pool: &PgPool,
+    idempotency: Option<&Idempotency>,
+    out: &DocumentOutput,
+    fencing_token: Option<u64>,
+    deadline: Option<std::time::Duration>,
+) -> Result<PersistOutcome, StageError> {
+    match run(pool, idempotency, out, fencing_token, deadline).await? {
+        PersistOutcome::InProgress => {
+            let report = persist_document(pool, out, fencing_token).await?;
+            Ok(PersistOutcome::Written { report })
+        }
+        done => Ok(done),
+    }
+}
+
 /// Versions of everything that shapes a document's results: a new extractor writes anew
 /// instead of colliding with the record of the old one.
 pub fn pipeline_version() -> String {
@@ -55,11 +79,13 @@ pub fn pipeline_version() -> String {
     )
 }
 
-/// Hash of the results (not of where they came from: the same content uploaded under
-/// two names is one document with one result).
+/// Hash of the results (not of where they came from, nor of which build wrote them: the
+/// same content uploaded under two names is one document with one result).
 pub fn payload_hash(out: &DocumentOutput) -> String {
     let mut neutral = out.clone();
     neutral.source = String::new();
+    // The producer names the crate version, which the key's pipeline version covers.
+    neutral.producer = String::new();
     sha256_hex(serde_json::to_vec(&neutral).unwrap_or_default())
 }
 
