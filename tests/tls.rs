@@ -130,14 +130,31 @@ async fn start_tls_redis(dir: &Path) -> (Server, u16) {
     panic!("TLS redis-server did not start on port {port}");
 }
 
+/// A TLS Redis with its own CA and a password, for one test.
+struct TlsRedis {
+    _dir: tempfile::TempDir,
+    _server: Server,
+    url: String,
+    ca: std::path::PathBuf,
+}
+
+async fn tls_redis() -> TlsRedis {
+    let dir = tempfile::tempdir().unwrap();
+    make_certificates(dir.path());
+    let (server, port) = start_tls_redis(dir.path()).await;
+    TlsRedis {
+        url: format!("rediss://127.0.0.1:{port}"),
+        ca: dir.path().join("ca.crt"),
+        _server: server,
+        _dir: dir,
+    }
+}
+
 #[tokio::test]
 async fn the_cloud_stage_caches_over_tls_with_auth_and_a_private_ca() {
     // Arrange
-    let dir = tempfile::tempdir().unwrap();
-    make_certificates(dir.path());
-    let (_server, port) = start_tls_redis(dir.path()).await;
-    let url = format!("rediss://127.0.0.1:{port}");
-    let ca = dir.path().join("ca.crt");
+    let tls = tls_redis().await;
+    let (url, ca) = (tls.url.clone(), tls.ca.clone());
     let cfg = config_with(
         "t-tls",
         &[
@@ -176,10 +193,8 @@ async fn the_cloud_stage_caches_over_tls_with_auth_and_a_private_ca() {
 
 #[tokio::test]
 async fn a_tls_server_whose_certificate_is_not_trusted_is_unavailable_not_a_crash() {
-    let dir = tempfile::tempdir().unwrap();
-    make_certificates(dir.path());
-    let (_server, port) = start_tls_redis(dir.path()).await;
-    let url = format!("rediss://127.0.0.1:{port}");
+    let tls = tls_redis().await;
+    let url = tls.url.clone();
     // No REDIS_TLS_CA_FILE: the system roots do not know the test CA.
     let cfg = config_with(
         "t-tls-untrusted",
@@ -207,11 +222,8 @@ async fn a_tls_server_whose_certificate_is_not_trusted_is_unavailable_not_a_cras
 
 #[tokio::test]
 async fn a_wrong_password_is_unavailable_and_never_printed() {
-    let dir = tempfile::tempdir().unwrap();
-    make_certificates(dir.path());
-    let (_server, port) = start_tls_redis(dir.path()).await;
-    let url = format!("rediss://127.0.0.1:{port}");
-    let ca = dir.path().join("ca.crt");
+    let tls = tls_redis().await;
+    let (url, ca) = (tls.url.clone(), tls.ca.clone());
     let cfg = config_with(
         "t-tls-badpass",
         &[
