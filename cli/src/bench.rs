@@ -33,7 +33,7 @@ struct Figures {
     /// GET through lexpipe's handle (breaker, retry) without decoding: isolates the codec.
     handle_get_per_sec_concurrent: f64,
     cache_hit_per_sec_concurrent: f64,
-    /// Decoding the payload alone (zstd + JSON), one thread.
+    /// Decoding the stored value alone (zstd when compressed, then JSON), one thread.
     decode_us: f64,
     target_hit_over_raw_p50: f64,
     target_hits_per_sec: f64,
@@ -215,7 +215,7 @@ pub async fn cache(
             "GET via lexpipe handle", "", "", f.handle_get_per_sec_concurrent
         );
         println!(
-            "decode alone (zstd + JSON): {:.2} µs per value",
+            "decode alone (envelope + payload): {:.2} µs per value",
             f.decode_us
         );
         println!(

@@ -35,7 +35,7 @@
 //! | `LEXPIPE_CACHE_TTL_RESOLUTION_SECS` | `604800` (7 days) | lifetime of cached entity resolutions, ≥ 1 s |
 //! | `LEXPIPE_CACHE_TTL_LLM_SECS` | `604800` (7 days) | lifetime of cached LLM responses, ≥ 1 s |
 //! | `LEXPIPE_CACHE_LEASE_MS` | `30000` | single-flight lease: how long one computation may hold a key, ≥ 1 ms |
-//! | `LEXPIPE_CACHE_COMPRESS_BYTES` | `1024` | values larger than this are zstd-compressed (0 compresses everything) |
+//! | `LEXPIPE_CACHE_COMPRESS_BYTES` | `4096` | values larger than this are zstd-compressed (0 compresses everything); below ~4 KiB decompressing costs a cache hit more than the bytes saved (`lexpipe bench cache`) |
 //! | `LEXPIPE_CACHE_MAX_VALUE_BYTES` | `8388608` (8 MiB) | values larger than this after compression are not cached, ≥ 1 |
 //! | `LEXPIPE_BREAKER_FAILURES` | `3` | consecutive Redis failures that open the circuit breaker, ≥ 1 |
 //! | `LEXPIPE_BREAKER_COOLDOWN_MS` | `15000` | how long the open breaker waits before one probe, ≥ 1 ms |
@@ -659,7 +659,7 @@ fn read_cache<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<CacheConf
         ttl_resolution: vars.secs(CACHE_TTL_RESOLUTION_SECS, 7 * DAY_SECS)?,
         ttl_llm: vars.secs(CACHE_TTL_LLM_SECS, 7 * DAY_SECS)?,
         lease: vars.millis(CACHE_LEASE_MS, 30_000)?,
-        compress_threshold: vars.whole(CACHE_COMPRESS_BYTES, 1024, 0, "a whole number of bytes")?,
+        compress_threshold: vars.whole(CACHE_COMPRESS_BYTES, 4096, 0, "a whole number of bytes")?,
         max_value_bytes: vars.whole(
             CACHE_MAX_VALUE_BYTES,
             8 * 1024 * 1024,
@@ -785,7 +785,7 @@ mod tests {
         assert_eq!(c.ttl_resolution, Duration::from_secs(7 * 86_400));
         assert_eq!(c.ttl_llm, Duration::from_secs(7 * 86_400));
         assert_eq!(c.lease, Duration::from_millis(30_000));
-        assert_eq!(c.compress_threshold, 1024);
+        assert_eq!(c.compress_threshold, 4096);
         assert_eq!(c.max_value_bytes, 8_388_608);
         assert_eq!(c.breaker_failures, 3);
         assert_eq!(c.breaker_cooldown, Duration::from_millis(15_000));
