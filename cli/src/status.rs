@@ -60,8 +60,7 @@ pub async fn run(
         (Some(t), false) => Some(resolve_target(&t).await?),
         (None, true) => None,
     };
-    let state_config = StateConfig::from_env()?;
-    let store = match connect(&config, state_config).await {
+    let store = match connect(&config, config.state).await {
         Ok(store) => store,
         Err(message) => {
             eprintln!("lexpipe: {message}");
