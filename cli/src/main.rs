@@ -176,6 +176,7 @@ fn init_tracing(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
 }
@@ -231,12 +232,7 @@ async fn process(
 ) -> anyhow::Result<ExitCode> {
     let inputs = runner::collect_inputs(&paths)?;
     let setup = lredis::connect_cache(&config).await;
-    if setup.status == lredis::RedisStatus::Unavailable && setup.cache.backend_kind() == "memory" {
-        eprintln!(
-            "lexpipe: Redis is not reachable; running with an in-process cache (nothing is shared \
-             with other processes or later runs)."
-        );
-    }
+    // An unreachable Redis was reported once by connect_cache (a warning on stderr).
     let mut deps = Deps::new(Arc::new(config.clone()), setup.cache.clone());
     let keys = lredis::KeyBuilder::new(&config.env);
     if let Some(handle) = &setup.redis
