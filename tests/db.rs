@@ -13,7 +13,7 @@ use lexpipe::store::db::{self, DatabaseConfig, DbError};
 use lexpipe::store::persist::{self, RowCounts};
 use lexpipe::store::queue::{self, AttemptOutcome, FailOutcome, Status};
 use lexpipe::text::sha256_hex;
-use lexpipe_tests::pg::{self, count, expire_leases, test_database};
+use lexpipe_tests::pg::{self, count, expire_leases, one_copy_of, test_database};
 use sqlx::PgPool;
 use tokio::sync::Barrier;
 use uuid::Uuid;
@@ -128,20 +128,6 @@ fn output(seed: &str, source: &str, chunks: usize, per_chunk: usize) -> Document
         out.entities.push(entity);
     }
     out
-}
-
-/// Rows a stored `output` must have: relationships are one per chunk (document_chunk),
-/// one per chunk pair (next_chunk), two per mention.
-fn expected_rows(out: &DocumentOutput) -> RowCounts {
-    let chunks = out.chunks.len() as u64;
-    let mentions = out.mentions.len() as u64;
-    RowCounts {
-        pages: out.pages.len() as u64,
-        chunks,
-        canonical_entities: out.entities.len() as u64,
-        mentions,
-        relationships: chunks + chunks.saturating_sub(1) + 2 * mentions,
-    }
 }
 
 /// Every row of a document, one digest per table: equal snapshots mean identical rows.
@@ -794,12 +780,12 @@ async fn persisting_the_same_output_twice_leaves_identical_rows_and_writes_nothi
         .await
         .unwrap();
 
-    assert_eq!(first.stored, expected_rows(&out));
-    assert_eq!(first.written, expected_rows(&out));
+    assert_eq!(first.stored, one_copy_of(&out));
+    assert_eq!(first.written, one_copy_of(&out));
     assert_eq!(second.written, RowCounts::default());
     assert_eq!(second.deleted, RowCounts::default());
     let stored = persist::load_document(&db.pool, id).await.unwrap().unwrap();
-    assert_eq!(stored.rows, expected_rows(&out));
+    assert_eq!(stored.rows, one_copy_of(&out));
     assert_eq!(stored.status, Status::Completed);
     assert_eq!(stored.page_count, Some(2));
     // Only the update time of the documents row may differ.
@@ -875,7 +861,7 @@ async fn sixteen_concurrent_persists_of_one_document_leave_exactly_one_set_of_ro
     }
 
     let stored = persist::load_document(&db.pool, id).await.unwrap().unwrap();
-    assert_eq!(stored.rows, expected_rows(&out));
+    assert_eq!(stored.rows, one_copy_of(&out));
     assert_eq!(count(&db.pool, "SELECT 1 FROM documents").await, 1);
     let inserted_mentions: u64 = reports.iter().map(|r| r.written.mentions).sum();
     assert_eq!(
@@ -927,7 +913,7 @@ async fn concurrent_fenced_persists_keep_the_newest_token_and_refuse_only_older_
     assert!(accepted >= 1);
     let stored = persist::load_document(&db.pool, id).await.unwrap().unwrap();
     assert_eq!(stored.fencing_token, 16, "token 16 is never stale");
-    assert_eq!(stored.rows, expected_rows(&out));
+    assert_eq!(stored.rows, one_copy_of(&out));
     db.drop_database().await;
 }
 
@@ -951,8 +937,8 @@ async fn reprocessing_with_fewer_chunks_removes_the_rows_that_are_gone() {
         .unwrap();
 
     let stored = persist::load_document(&db.pool, id).await.unwrap().unwrap();
-    assert_eq!(stored.rows, expected_rows(&after));
-    assert_eq!(report.stored, expected_rows(&after));
+    assert_eq!(stored.rows, one_copy_of(&after));
+    assert_eq!(report.stored, one_copy_of(&after));
     assert_eq!(report.deleted.chunks, 2);
     assert_eq!(report.deleted.canonical_entities, 1);
     let entities: Vec<String> = sqlx::query_scalar(

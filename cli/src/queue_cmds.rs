@@ -95,12 +95,18 @@ pub async fn worker(
         )));
     }
     let idempotency = config.redis.features.idempotency.then(|| {
-        lredis::idempotency::Idempotency::new(handle.clone(), keys.clone(), config.idempotency)
+        Arc::new(lredis::idempotency::Idempotency::new(
+            handle.clone(),
+            keys.clone(),
+            config.idempotency,
+        ))
     });
     let processor = Arc::new(PipelineProcessor {
         deps,
-        pool: pool.clone(),
-        idempotency,
+        target: runner::PersistTarget {
+            pool: pool.clone(),
+            idempotency,
+        },
         max_file_bytes: 256 * 1024 * 1024,
         lease: Duration::from_secs(lease_secs.max(1)),
     });

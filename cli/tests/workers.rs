@@ -24,7 +24,7 @@ use lexpipe::store::db::DbError;
 use lexpipe::store::persist::{self, PersistReport, RowCounts};
 use lexpipe::store::queue::{self, AttemptOutcome, Claim, Status};
 use lexpipe::text::sha256_hex;
-use lexpipe_tests::pg::{TestDb, count, test_database};
+use lexpipe_tests::pg::{TestDb, count, one_copy_of, test_database};
 use lexpipe_tests::{cleanup, config_with, redis_cache, redis_url, require_redis, unique_env};
 use sqlx::PgPool;
 use tokio::io::AsyncReadExt;
@@ -135,21 +135,6 @@ async fn analyse(deps: &Deps, path: &Path) -> DocumentOutput {
     )
     .await
     .unwrap_or_else(|e| panic!("{}: analysis fails: {e}", path.display()))
-}
-
-/// The rows one stored copy of `out` has, counted from the output itself: one per page,
-/// chunk, canonical entity and mention; edges document → chunk, chunk → next chunk,
-/// chunk → mention and mention → entity.
-fn one_copy_of(out: &DocumentOutput) -> RowCounts {
-    let chunks = out.chunks.len() as u64;
-    let mentions = out.mentions.len() as u64;
-    RowCounts {
-        pages: out.pages.len() as u64,
-        chunks,
-        canonical_entities: out.entities.len() as u64,
-        mentions,
-        relationships: chunks + chunks.saturating_sub(1) + 2 * mentions,
-    }
 }
 
 /// One stored copy of each file's document, by document id.

@@ -317,7 +317,7 @@ impl Config {
     /// The first missing or malformed setting, naming its variable. The error never
     /// contains the value of `REDIS_URL` or `REDIS_PASSWORD`.
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let vars = Vars { get };
+        let vars = Vars::new(get);
         let stage = match vars.trimmed(STAGE) {
             None => DeploymentStage::Local,
             Some(v) => DeploymentStage::parse(&v).ok_or_else(|| {
@@ -394,26 +394,38 @@ impl Config {
     }
 }
 
-/// Looks variables up, treating empty values as unset.
-struct Vars<F> {
+/// Looks variables up, treating empty values as unset. Public so that the modules owning
+/// their own settings (database, rate limits, idempotency, state) parse them with the same
+/// rules and messages as this module: every error names its variable and quotes the value
+/// (never a secret's).
+pub struct Vars<F> {
     get: F,
 }
 
 impl<F: Fn(&str) -> Option<String>> Vars<F> {
+    /// Reads through `get` (the process environment, or a map in tests).
+    pub fn new(get: F) -> Vars<F> {
+        Vars { get }
+    }
+
     /// The value exactly as set; `None` when unset or empty. For secrets, which are not
     /// trimmed because spaces may belong to them.
-    fn raw(&self, var: &str) -> Option<String> {
+    pub fn raw(&self, var: &str) -> Option<String> {
         (self.get)(var).filter(|v| !v.is_empty())
     }
 
     /// The value trimmed; `None` when unset, empty or only blanks.
-    fn trimmed(&self, var: &str) -> Option<String> {
+    pub fn trimmed(&self, var: &str) -> Option<String> {
         self.raw(var)
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     }
 
-    fn flag(&self, var: &str, default: bool) -> Result<bool, ConfigError> {
+    /// A boolean: true/false, 1/0, yes/no, on/off in any case.
+    ///
+    /// # Errors
+    /// Anything else, naming `var`.
+    pub fn flag(&self, var: &str, default: bool) -> Result<bool, ConfigError> {
         let Some(value) = self.trimmed(var) else {
             return Ok(default);
         };
@@ -431,38 +443,76 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
     }
 
     /// A whole number (described as `what` in errors), at least `min`, that fits in `T`.
-    fn whole<T: TryFrom<u64>>(
+    ///
+    /// # Errors
+    /// Not a number, below `min`, or too large for `T`, naming `var`.
+    pub fn whole<T: TryFrom<u64>>(
         &self,
         var: &str,
         default: T,
         min: u64,
         what: &str,
     ) -> Result<T, ConfigError> {
+        self.whole_in(var, default, min..=u64::MAX, what)
+    }
+
+    /// A whole number within `range` that fits in `T`.
+    ///
+    /// # Errors
+    /// Not a number, out of `range`, or too large for `T`, naming `var`.
+    pub fn whole_in<T: TryFrom<u64>>(
+        &self,
+        var: &str,
+        default: T,
+        range: std::ops::RangeInclusive<u64>,
+        what: &str,
+    ) -> Result<T, ConfigError> {
         let Some(value) = self.trimmed(var) else {
             return Ok(default);
         };
-        let expected = if min == 0 {
-            format!("{what}, 0 or more")
-        } else {
-            format!("{what}, at least {min}")
+        let expected = match (*range.start(), *range.end()) {
+            (0, u64::MAX) => format!("{what}, 0 or more"),
+            (min, u64::MAX) => format!("{what}, at least {min}"),
+            (min, max) => format!("{what} from {min} to {max}"),
         };
         value
             .parse::<u64>()
             .ok()
-            .filter(|n| *n >= min)
+            .filter(|n| range.contains(n))
             .and_then(|n| T::try_from(n).ok())
             .ok_or_else(|| {
                 ConfigError::new(var, format!("expected {expected}, got {}", quoted(&value)))
             })
     }
 
-    fn millis(&self, var: &str, default_ms: u64) -> Result<Duration, ConfigError> {
+    /// Milliseconds, at least 1.
+    ///
+    /// # Errors
+    /// As [`Vars::whole`].
+    pub fn millis(&self, var: &str, default_ms: u64) -> Result<Duration, ConfigError> {
         self.whole(var, default_ms, 1, "a whole number of milliseconds")
             .map(Duration::from_millis)
     }
 
-    fn secs(&self, var: &str, default_secs: u64) -> Result<Duration, ConfigError> {
-        self.whole(var, default_secs, 1, "a whole number of seconds")
+    /// Seconds, at least 1.
+    ///
+    /// # Errors
+    /// As [`Vars::whole`].
+    pub fn secs(&self, var: &str, default_secs: u64) -> Result<Duration, ConfigError> {
+        self.secs_in(var, default_secs, u64::MAX)
+    }
+
+    /// Seconds, from 1 to `max_secs`.
+    ///
+    /// # Errors
+    /// As [`Vars::whole_in`].
+    pub fn secs_in(
+        &self,
+        var: &str,
+        default_secs: u64,
+        max_secs: u64,
+    ) -> Result<Duration, ConfigError> {
+        self.whole_in(var, default_secs, 1..=max_secs, "a whole number of seconds")
             .map(Duration::from_secs)
     }
 }
@@ -715,7 +765,7 @@ fn read_chunk<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<ChunkSett
 }
 
 /// A non-secret value for an error message: quoted, escaped, and cut short.
-fn quoted(value: &str) -> String {
+pub fn quoted(value: &str) -> String {
     const LIMIT: usize = 64;
     if value.chars().count() > LIMIT {
         let head: String = value.chars().take(LIMIT).collect();

@@ -381,25 +381,40 @@ async fn run_document(
         })?;
     summary.output = Some(file.display().to_string());
     if let Some(target) = &opts.persist {
-        let doc = document_uuid(&sha);
-        let outcome = StageRecorder::new(deps, doc)
-            .stage(
-                names::PERSIST,
-                stages::persist::run_owned(
-                    &target.pool,
-                    target.idempotency.as_deref(),
-                    &output,
-                    None,
-                    None,
-                ),
-                |_| output.mentions.len() as u64,
-            )
-            .await?;
+        let outcome = persist(deps, target, &output, None, None).await?;
         let done_before = !matches!(outcome, stages::persist::PersistOutcome::Written { .. });
         tally.add(names::PERSIST, done_before, 1);
         summary.persisted = Some(outcome.name().to_string());
     }
     Ok(())
+}
+
+/// The persist stage of one analysed document, recorded in its state: what
+/// `lexpipe process` (unfenced) and queue workers (fenced with their claim, records
+/// lapsing with their lease) both run.
+///
+/// # Errors
+/// As [`stages::persist::run_owned`].
+pub async fn persist(
+    deps: &Deps,
+    target: &PersistTarget,
+    out: &DocumentOutput,
+    fencing_token: Option<u64>,
+    deadline: Option<std::time::Duration>,
+) -> Result<stages::persist::PersistOutcome, StageError> {
+    StageRecorder::new(deps, document_uuid(&out.content_sha256))
+        .stage(
+            names::PERSIST,
+            stages::persist::run_owned(
+                &target.pool,
+                target.idempotency.as_deref(),
+                out,
+                fencing_token,
+                deadline,
+            ),
+            |_| out.mentions.len() as u64,
+        )
+        .await
 }
 
 /// Reads a document's bytes, refusing files over `max_bytes` before reading them.

@@ -24,9 +24,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::PgPool;
 
-use crate::redis::idempotency::Idempotency;
 use crate::redis::lock::{Lease, LockName, Locks};
-use crate::runner::{StageTally, analyse_with, read_document};
+use crate::runner::{
+    PersistTarget, StageTally, analyse_with, document_uuid, persist, read_document,
+};
 use crate::stages::{Deps, StageError};
 use crate::store::queue::{self, Claim, FailOutcome};
 use crate::text::sha256_hex;
@@ -45,8 +46,8 @@ pub trait ItemProcessor: Send + Sync {
 /// The production processor: every stage, then persist.
 pub struct PipelineProcessor {
     pub deps: Deps,
-    pub pool: PgPool,
-    pub idempotency: Option<Idempotency>,
+    /// PostgreSQL and the idempotency records guarding writes to it.
+    pub target: PersistTarget,
     pub max_file_bytes: u64,
     /// The workers' lease: bounds how long a dead worker's persist record blocks others.
     pub lease: Duration,
@@ -58,6 +59,12 @@ impl ItemProcessor for PipelineProcessor {
         let path = std::path::Path::new(&claim.source_path);
         let bytes = read_document(path, self.max_file_bytes).await?;
         let sha = sha256_hex(bytes.as_slice());
+        // Checked before any work: the queue item names the content it was enqueued with.
+        if document_uuid(&sha) != claim.document_id {
+            return Err(StageError::ContentChanged {
+                what: claim.source_path.clone(),
+            });
+        }
         let mut tally = StageTally::default();
         let out = analyse_with(
             &self.deps,
@@ -68,25 +75,14 @@ impl ItemProcessor for PipelineProcessor {
             &crate::stages::names::WITH_PERSIST,
         )
         .await?;
-        if out.document_uuid != claim.document_id.to_string() {
-            return Err(StageError::ContentChanged {
-                what: claim.source_path.clone(),
-            });
-        }
-        let recorder = crate::runner::StageRecorder::new(&self.deps, claim.document_id);
-        let outcome = recorder
-            .stage(
-                crate::stages::names::PERSIST,
-                crate::stages::persist::run_owned(
-                    &self.pool,
-                    self.idempotency.as_ref(),
-                    &out,
-                    Some(claim.fencing_token),
-                    Some(self.lease),
-                ),
-                |_| out.mentions.len() as u64,
-            )
-            .await?;
+        let outcome = persist(
+            &self.deps,
+            &self.target,
+            &out,
+            Some(claim.fencing_token),
+            Some(self.lease),
+        )
+        .await?;
         tracing::debug!(
             item_id = claim.item_id,
             outcome = outcome.name(),

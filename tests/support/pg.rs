@@ -134,6 +134,22 @@ pub async fn count(pool: &PgPool, query: &str) -> i64 {
         .unwrap_or_else(|e| panic!("{query}: {e}"))
 }
 
+/// The rows one stored copy of `out` must have, counted from the output itself (the
+/// specification the persistence tests check against): one per page, chunk, canonical
+/// entity and mention; edges document → chunk, chunk → next chunk, chunk → mention and
+/// mention → entity.
+pub fn one_copy_of(out: &lexpipe::runner::DocumentOutput) -> lexpipe::store::persist::RowCounts {
+    let chunks = out.chunks.len() as u64;
+    let mentions = out.mentions.len() as u64;
+    lexpipe::store::persist::RowCounts {
+        pages: out.pages.len() as u64,
+        chunks,
+        canonical_entities: out.entities.len() as u64,
+        mentions,
+        relationships: chunks + chunks.saturating_sub(1) + 2 * mentions,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;

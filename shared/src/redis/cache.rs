@@ -168,14 +168,7 @@ impl Cache {
                     source: Source::Hit,
                 });
             }
-            Read::Unavailable => {
-                self.counters.incr(spec.namespace, Counter::Error);
-                let value = compute().await?;
-                return Ok(Cached {
-                    value,
-                    source: Source::Computed,
-                });
-            }
+            Read::Unavailable => return self.compute_uncached(spec, compute).await,
             Read::Miss => self.counters.incr(spec.namespace, Counter::Miss),
         }
 

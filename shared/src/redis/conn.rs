@@ -255,39 +255,29 @@ impl RedisHandle {
         F: Fn(ConnectionManager) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        if !self.inner.breaker.allow() {
-            return Err(RedisUnavailable::BreakerOpen);
-        }
-        let conn = self.connection().await?;
-        match op(conn).await {
-            Ok(v) => {
-                self.note_success();
-                Ok(v)
+        // One retry for idempotent commands, after a short jittered pause.
+        let attempts = if idempotent { 2 } else { 1 };
+        for attempt in 1..=attempts {
+            if !self.inner.breaker.allow() {
+                return Err(RedisUnavailable::BreakerOpen);
             }
-            Err(e) if idempotent && is_transient(&e) => {
-                self.note_failure(&e);
-                let jitter = rand::random_range(5..25u64);
-                tokio::time::sleep(Duration::from_millis(jitter)).await;
-                if !self.inner.breaker.allow() {
-                    return Err(RedisUnavailable::BreakerOpen);
+            let conn = self.connection().await?;
+            match op(conn).await {
+                Ok(v) => {
+                    self.note_success();
+                    return Ok(v);
                 }
-                let conn = self.connection().await?;
-                match op(conn).await {
-                    Ok(v) => {
-                        self.note_success();
-                        Ok(v)
-                    }
-                    Err(e) => {
-                        self.note_failure(&e);
-                        Err(RedisUnavailable::Command(describe(&e)))
+                Err(e) => {
+                    self.note_failure(&e);
+                    if attempt == attempts || !is_transient(&e) {
+                        return Err(RedisUnavailable::Command(describe(&e)));
                     }
                 }
             }
-            Err(e) => {
-                self.note_failure(&e);
-                Err(RedisUnavailable::Command(describe(&e)))
-            }
+            let jitter = rand::random_range(5..25u64);
+            tokio::time::sleep(Duration::from_millis(jitter)).await;
         }
+        unreachable!("the last attempt returns")
     }
 
     /// Every key matching `pattern`, by `SCAN` (never `KEYS`, which blocks the server).

@@ -46,7 +46,7 @@ use serde::de::DeserializeOwned;
 
 use super::conn::{RedisHandle, RedisUnavailable};
 use super::keys::{KeyBuilder, KeyPart};
-use crate::config::ConfigError;
+use crate::config::{ConfigError, Vars};
 use crate::text::sha256_hex;
 
 const NAMESPACE: &str = "idem";
@@ -93,8 +93,10 @@ impl IdempotencyConfig {
     /// A value that is not a whole number of seconds from 1 to 366 days, or an in-progress
     /// expiry longer than the record ttl; the error names the variable.
     pub fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let record_ttl = secs(get, TTL_VAR, DEFAULT_RECORD_TTL)?;
-        let in_progress_expiry = secs(get, IN_PROGRESS_VAR, DEFAULT_IN_PROGRESS)?;
+        let vars = Vars::new(get);
+        let record_ttl = vars.secs_in(TTL_VAR, DEFAULT_RECORD_TTL.as_secs(), MAX_SECS)?;
+        let in_progress_expiry =
+            vars.secs_in(IN_PROGRESS_VAR, DEFAULT_IN_PROGRESS.as_secs(), MAX_SECS)?;
         if in_progress_expiry > record_ttl {
             return Err(ConfigError::new(
                 IN_PROGRESS_VAR,
@@ -110,31 +112,6 @@ impl IdempotencyConfig {
             in_progress_expiry,
         })
     }
-}
-
-fn secs(
-    get: &dyn Fn(&str) -> Option<String>,
-    var: &str,
-    default: Duration,
-) -> Result<Duration, ConfigError> {
-    let Some(value) = get(var)
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-    else {
-        return Ok(default);
-    };
-    value
-        .parse::<u64>()
-        .ok()
-        .filter(|n| (1..=MAX_SECS).contains(n))
-        .map(Duration::from_secs)
-        .ok_or_else(|| {
-            let shown: String = value.chars().take(64).collect();
-            ConfigError::new(
-                var,
-                format!("expected a whole number of seconds from 1 to {MAX_SECS}, got {shown:?}"),
-            )
-        })
 }
 
 /// Stable names of [`IdempotencyError`] variants, for Step Functions `ErrorEquals`.

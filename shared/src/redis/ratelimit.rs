@@ -72,7 +72,7 @@ use tokio::time::Instant;
 
 use super::conn::{RedisHandle, RedisUnavailable};
 use super::keys::{KeyBuilder, KeyPart};
-use crate::config::ConfigError;
+use crate::config::{ConfigError, Vars, quoted};
 
 const NAMESPACE: &str = "rl";
 const KEY_VERSION: u32 = 1;
@@ -264,24 +264,9 @@ impl RateLimitConfig {
     /// is not a whole number of milliseconds; the error names the variable.
     pub fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<RateLimitConfig, ConfigError> {
         let d = RateLimitConfig::default();
-        let value = |var: &str| {
-            get(var)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let count = |var: &str, default: u64| -> Result<u64, ConfigError> {
-            match value(var) {
-                None => Ok(default),
-                Some(v) => match v.parse::<u64>() {
-                    Ok(n) if n >= 1 => Ok(n),
-                    _ => Err(ConfigError::new(
-                        var,
-                        format!("expected a whole number ≥ 1, got {}", quoted(&v)),
-                    )),
-                },
-            }
-        };
-        let local_share = match value(LOCAL_SHARE) {
+        let vars = Vars::new(get);
+        let count = |var: &str, default: u64| vars.whole(var, default, 1, "a whole number");
+        let local_share = match vars.trimmed(LOCAL_SHARE) {
             None => d.local_share,
             Some(v) => v
                 .parse::<f64>()
@@ -294,18 +279,12 @@ impl RateLimitConfig {
                     )
                 })?,
         };
-        let max_wait = match value(MAX_WAIT_MS) {
-            None => d.max_wait,
-            Some(v) => Duration::from_millis(v.parse::<u64>().map_err(|_| {
-                ConfigError::new(
-                    MAX_WAIT_MS,
-                    format!(
-                        "expected a whole number of milliseconds ≥ 0, got {}",
-                        quoted(&v)
-                    ),
-                )
-            })?),
-        };
+        let max_wait = Duration::from_millis(vars.whole(
+            MAX_WAIT_MS,
+            u64::try_from(d.max_wait.as_millis()).unwrap_or(u64::MAX),
+            0,
+            "a whole number of milliseconds",
+        )?);
         Ok(RateLimitConfig {
             textract_start: Limit::per_second(count(START_PER_SEC, d.textract_start.max)?),
             textract_get: Limit::per_second(count(GET_PER_SEC, d.textract_get.max)?),
@@ -324,15 +303,6 @@ impl RateLimitConfig {
             Api::LlmRequests => self.llm_requests,
             Api::LlmTokens => self.llm_tokens,
         }
-    }
-}
-
-fn quoted(value: &str) -> String {
-    if value.chars().count() > 64 {
-        let head: String = value.chars().take(64).collect();
-        format!("{head:?}...")
-    } else {
-        format!("{value:?}")
     }
 }
 

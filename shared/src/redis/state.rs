@@ -56,7 +56,7 @@ use serde::{Deserialize, Serialize};
 
 use super::conn::{RedisHandle, RedisUnavailable};
 use super::keys::{KeyBuilder, KeyPart};
-use crate::config::ConfigError;
+use crate::config::{ConfigError, Vars};
 
 /// Documents are identified by UUID (see [`crate::runner::document_uuid`]); re-exported so
 /// that callers without a `uuid` dependency can parse one.
@@ -105,28 +105,9 @@ impl StateConfig {
     /// A value that is not a whole number of seconds between 1 and ten years, naming the
     /// variable.
     pub fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<StateConfig, ConfigError> {
-        let Some(value) = get(TTL_VAR)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-        else {
-            return Ok(StateConfig::default());
-        };
-        let secs = value
-            .parse::<u64>()
-            .ok()
-            .filter(|n| (1..=MAX_TTL_SECS).contains(n))
-            .ok_or_else(|| {
-                let shown: String = value.chars().take(64).collect();
-                ConfigError::new(
-                    TTL_VAR,
-                    format!(
-                        "expected a whole number of seconds, 1 to {MAX_TTL_SECS}, got {shown:?}"
-                    ),
-                )
-            })?;
-        Ok(StateConfig {
-            ttl: Duration::from_secs(secs),
-        })
+        let ttl =
+            Vars::new(get).secs_in(TTL_VAR, StateConfig::default().ttl.as_secs(), MAX_TTL_SECS)?;
+        Ok(StateConfig { ttl })
     }
 
     /// Reads the process environment.

@@ -48,7 +48,7 @@ use std::time::Duration;
 use sqlx::migrate::MigrateError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use crate::config::{ConfigError, Secret};
+use crate::config::{ConfigError, Secret, Vars};
 
 const DATABASE_URL: &str = "DATABASE_URL";
 const AUTO_MIGRATE: &str = "LEXPIPE_AUTO_MIGRATE";
@@ -82,44 +82,21 @@ impl DatabaseConfig {
     /// The first malformed setting, naming its variable. Errors about `DATABASE_URL` never
     /// quote any part of it: a mistyped URL can put the password where the host should be.
     pub fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let raw = |var: &str| get(var).filter(|v| !v.trim().is_empty());
-        let trimmed = |var: &str| raw(var).map(|v| v.trim().to_owned());
-
-        let url = match trimmed(DATABASE_URL) {
+        let vars = Vars::new(get);
+        let url = match vars.trimmed(DATABASE_URL) {
             None => None,
             Some(url) => {
                 check_url(&url)?;
                 Some(Secret::new(url))
             }
         };
-        let auto_migrate = match trimmed(AUTO_MIGRATE) {
-            None => false,
-            Some(v) => match v.to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => true,
-                "false" | "0" | "no" | "off" => false,
-                _ => {
-                    return Err(ConfigError::new(
-                        AUTO_MIGRATE,
-                        format!(
-                            "expected true/false, 1/0, yes/no or on/off, got {}",
-                            quoted(&v)
-                        ),
-                    ));
-                }
-            },
-        };
-        let max_connections = match trimmed(MAX_CONNECTIONS) {
-            None => DEFAULT_MAX_CONNECTIONS,
-            Some(v) => v.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                ConfigError::new(
-                    MAX_CONNECTIONS,
-                    format!(
-                        "expected a whole number of connections, at least 1, got {}",
-                        quoted(&v)
-                    ),
-                )
-            })?,
-        };
+        let auto_migrate = vars.flag(AUTO_MIGRATE, false)?;
+        let max_connections = vars.whole::<u32>(
+            MAX_CONNECTIONS,
+            DEFAULT_MAX_CONNECTIONS,
+            1,
+            "a whole number of connections",
+        )?;
         Ok(DatabaseConfig {
             url,
             auto_migrate,
@@ -176,17 +153,6 @@ fn check_url(url: &str) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
-}
-
-/// `"value"`, cut short: error messages stay one readable line.
-fn quoted(value: &str) -> String {
-    const MAX: usize = 40;
-    if value.chars().count() <= MAX {
-        format!("{value:?}")
-    } else {
-        let head: String = value.chars().take(MAX).collect();
-        format!("{head:?}…")
-    }
 }
 
 /// Opens a connection pool and checks that the server answers.
