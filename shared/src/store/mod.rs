@@ -5,7 +5,9 @@
 //! - [`queue`]: enqueue, claim (SKIP LOCKED + lease + fencing token), heartbeat,
 //!   complete, fail, and the per-attempt history.
 //! - [`persist`]: one document's results in one transaction, fenced and upserted.
+//! - [`blob`]: the blob store (a folder or S3) for inputs and durable step artefacts.
 
+pub mod blob;
 pub mod db;
 pub mod persist;
 pub mod queue;

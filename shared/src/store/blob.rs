@@ -1,0 +1,387 @@
+//! The blob store: where input documents are read from and where each step's durable
+//! artefact is written. One trait, two adapters: a local folder (the default) and S3.
+//!
+//! Keys are relative, `/`-separated paths (`processed/{sha}/ocr-pdf_text-v1.json.zst`),
+//! validated by [`validate_key`] so that a key can never climb out of its folder or
+//! bucket prefix. Writes are atomic: a reader sees the old object or the new one, never a
+//! part (a folder writes a temporary file and renames it; S3 `PutObject` is atomic).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+/// One stored object, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// The key, relative to the store's root (folder or bucket prefix).
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// Why a blob operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    /// The key is not a safe relative path. Terminal.
+    #[error("invalid blob key {key:?}: {problem}")]
+    InvalidKey { key: String, problem: &'static str },
+    /// The store could not be reached or answered with a server-side error (S3 5xx,
+    /// timeout, throttling). Retryable.
+    #[error("blob store unavailable at {location}: {message}")]
+    Unavailable { location: String, message: String },
+    /// Reading failed for another reason (permissions, a folder where a file was
+    /// expected). Terminal.
+    #[error("cannot read {location}: {message}")]
+    Read { location: String, message: String },
+    /// Writing failed (disk full, permissions, access denied). Terminal.
+    #[error("cannot write {location}: {message}")]
+    Write { location: String, message: String },
+}
+
+impl BlobError {
+    /// Would the same call succeed later?
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, BlobError::Unavailable { .. })
+    }
+}
+
+/// Durable objects by key. Implementations are cheap to share behind an `Arc`.
+#[async_trait]
+pub trait BlobStore: Send + Sync + fmt::Debug {
+    /// The object at `key`, or `None` when there is none.
+    ///
+    /// # Errors
+    /// An invalid key, or the store failed.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError>;
+
+    /// Writes `bytes` at `key`, atomically, replacing any object there.
+    ///
+    /// # Errors
+    /// An invalid key, or the store failed.
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), BlobError>;
+
+    /// Every object whose key starts with `prefix` (recursively), sorted by key.
+    ///
+    /// # Errors
+    /// The store failed.
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, BlobError>;
+
+    /// Where `key` lives, for people and for pointers between steps: a path for a
+    /// folder, `s3://bucket/prefix/key` for S3.
+    fn location(&self, key: &str) -> String;
+}
+
+/// Checks that `key` is a relative path that stays inside the store: non-empty, no
+/// leading `/`, no empty, `.` or `..` segments, no backslash or control characters.
+///
+/// # Errors
+/// What is wrong with the key.
+pub fn validate_key(key: &str) -> Result<(), BlobError> {
+    let bad = |problem| {
+        Err(BlobError::InvalidKey {
+            key: key.chars().take(200).collect(),
+            problem,
+        })
+    };
+    if key.is_empty() {
+        return bad("empty");
+    }
+    if key.len() > 1024 {
+        return bad("longer than 1024 bytes");
+    }
+    if key.starts_with('/') {
+        return bad("absolute");
+    }
+    if key.chars().any(|c| c == '\\' || c.is_control()) {
+        return bad("contains a backslash or a control character");
+    }
+    if key
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
+        return bad("has an empty, '.' or '..' segment");
+    }
+    Ok(())
+}
+
+/// A folder on this machine.
+#[derive(Debug, Clone)]
+pub struct FolderStore {
+    root: PathBuf,
+}
+
+impl FolderStore {
+    /// A store rooted at `root` (created on first write).
+    pub fn new(root: impl Into<PathBuf>) -> FolderStore {
+        FolderStore { root: root.into() }
+    }
+
+    /// The folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf, BlobError> {
+        validate_key(key)?;
+        Ok(self.root.join(key))
+    }
+}
+
+#[async_trait]
+impl BlobStore for FolderStore {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError> {
+        let path = self.path(key)?;
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(BlobError::Read {
+                location: path.display().to_string(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), BlobError> {
+        let path = self.path(key)?;
+        let write_err = |e: std::io::Error| BlobError::Write {
+            location: path.display().to_string(),
+            message: e.to_string(),
+        };
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(write_err)?;
+        }
+        // A unique temporary name per writer: concurrent writers of one key (the same
+        // bytes processed twice at once) never interleave, and the rename is atomic.
+        let tmp = path.with_file_name(format!(
+            ".{}.tmp-{}-{:016x}",
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        if let Err(e) = tokio::fs::write(&tmp, bytes).await {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(write_err(e));
+        }
+        if let Err(e) = tokio::fs::rename(&tmp, &path).await {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(write_err(e));
+        }
+        Ok(())
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, BlobError> {
+        let root = self.root.clone();
+        let prefix = prefix.to_string();
+        let listed = tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            list_folder(&root, &root, &prefix, &mut out)?;
+            out.sort_by(|a, b| a.key.cmp(&b.key));
+            Ok::<_, BlobError>(out)
+        })
+        .await
+        .map_err(|e| BlobError::Read {
+            location: self.root.display().to_string(),
+            message: e.to_string(),
+        })??;
+        Ok(listed)
+    }
+
+    fn location(&self, key: &str) -> String {
+        self.root.join(key).display().to_string()
+    }
+}
+
+fn list_folder(
+    root: &Path,
+    dir: &Path,
+    prefix: &str,
+    out: &mut Vec<ObjectInfo>,
+) -> Result<(), BlobError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(BlobError::Read {
+                location: dir.display().to_string(),
+                message: e.to_string(),
+            });
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(ft) = entry.file_type() else { continue };
+        let Ok(rel) = path.strip_prefix(root) else {
+            continue;
+        };
+        let key = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        if ft.is_dir() {
+            // Descend only where the prefix can still match.
+            let dir_key = format!("{key}/");
+            if prefix.starts_with(&dir_key) || dir_key.starts_with(prefix) {
+                list_folder(root, &path, prefix, out)?;
+            }
+        } else if ft.is_file() && key.starts_with(prefix) && !is_temporary(&key) {
+            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            out.push(ObjectInfo { key, size });
+        }
+    }
+    Ok(())
+}
+
+fn is_temporary(key: &str) -> bool {
+    key.rsplit('/')
+        .next()
+        .is_some_and(|name| name.starts_with('.') && name.contains(".tmp-"))
+}
+
+/// Where a store lives, as written in `LEXPIPE_ARTEFACTS` or on the command line:
+/// `s3://bucket/prefix` or a folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobLocation {
+    /// A folder on this machine.
+    Folder(PathBuf),
+    /// A bucket and a key prefix (empty, or ending without `/`).
+    S3 { bucket: String, prefix: String },
+}
+
+impl BlobLocation {
+    /// Reads `s3://bucket[/prefix]` or a folder path.
+    ///
+    /// # Errors
+    /// An `s3://` location without a bucket name.
+    pub fn parse(s: &str) -> Result<BlobLocation, String> {
+        match s.strip_prefix("s3://") {
+            Some(rest) => {
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                if bucket.is_empty() {
+                    return Err(format!("{s:?} names no bucket (expected s3://bucket/prefix)"));
+                }
+                Ok(BlobLocation::S3 {
+                    bucket: bucket.to_string(),
+                    prefix: prefix.trim_matches('/').to_string(),
+                })
+            }
+            None if s.trim().is_empty() => Err("empty location".into()),
+            None => Ok(BlobLocation::Folder(PathBuf::from(s))),
+        }
+    }
+
+    /// The `s3://…` form or the path.
+    pub fn display(&self) -> String {
+        match self {
+            BlobLocation::Folder(p) => p.display().to_string(),
+            BlobLocation::S3 { bucket, prefix } if prefix.is_empty() => format!("s3://{bucket}"),
+            BlobLocation::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
+/// A shared store.
+pub type SharedBlobStore = Arc<dyn BlobStore>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_that_could_leave_the_store_are_refused() {
+        for key in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "a/./b",
+            "a\\b",
+            "a\nb",
+            "a/",
+        ] {
+            assert!(validate_key(key).is_err(), "{key:?} accepted");
+        }
+        for key in ["a", "processed/abc/ocr-v1.json.zst", "in/With Space +é.pdf"] {
+            assert!(validate_key(key).is_ok(), "{key:?} refused");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_folder_store_round_trips_lists_by_prefix_and_misses_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FolderStore::new(dir.path().join("root"));
+        assert_eq!(store.get("processed/a/x.json").await.unwrap(), None);
+        assert!(store.list("").await.unwrap().is_empty());
+        store
+            .put("processed/a/x.json", b"one".to_vec())
+            .await
+            .unwrap();
+        store
+            .put("processed/a/x.json", b"two".to_vec())
+            .await
+            .unwrap();
+        store.put("in/b.pdf", b"pdf".to_vec()).await.unwrap();
+        assert_eq!(
+            store.get("processed/a/x.json").await.unwrap().as_deref(),
+            Some(&b"two"[..])
+        );
+        let all: Vec<String> = store
+            .list("")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        assert_eq!(all, vec!["in/b.pdf", "processed/a/x.json"]);
+        let processed = store.list("processed/").await.unwrap();
+        assert_eq!(processed.len(), 1);
+        assert_eq!(processed[0].size, 3);
+        assert!(matches!(
+            store.get("../outside").await,
+            Err(BlobError::InvalidKey { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn concurrent_writers_of_one_key_leave_one_whole_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FolderStore::new(dir.path()));
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..16u8 {
+            let s = store.clone();
+            set.spawn(async move { s.put("k/v", vec![i; 64 * 1024]).await });
+        }
+        while let Some(r) = set.join_next().await {
+            r.unwrap().unwrap();
+        }
+        let v = store.get("k/v").await.unwrap().unwrap();
+        assert_eq!(v.len(), 64 * 1024);
+        assert!(v.iter().all(|b| *b == v[0]), "bytes of two writers mixed");
+        assert_eq!(store.list("").await.unwrap().len(), 1, "temporary files left");
+    }
+
+    #[test]
+    fn locations_parse_s3_urls_and_folders() {
+        assert_eq!(
+            BlobLocation::parse("s3://bucket/some/prefix/").unwrap(),
+            BlobLocation::S3 {
+                bucket: "bucket".into(),
+                prefix: "some/prefix".into()
+            }
+        );
+        assert_eq!(
+            BlobLocation::parse("s3://bucket").unwrap().display(),
+            "s3://bucket"
+        );
+        assert!(BlobLocation::parse("s3:///x").is_err());
+        assert_eq!(
+            BlobLocation::parse("out/artefacts").unwrap(),
+            BlobLocation::Folder(PathBuf::from("out/artefacts"))
+        );
+    }
+}
