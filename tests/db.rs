@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use lexpipe::config::Secret;
 use lexpipe::model::{CanonicalEntity, EntityKind, Mention, Page};
-use lexpipe::runner::{ChunkOutput, DocumentOutput, document_uuid};
+use lexpipe::model::{ChunkOutput, DocumentOutput, document_uuid};
 use lexpipe::store::db::{self, DatabaseConfig, DbError};
 use lexpipe::store::persist::{self, RowCounts};
 use lexpipe::store::queue::{self, AttemptOutcome, FailOutcome, Status};
@@ -86,6 +86,7 @@ fn output(seed: &str, source: &str, chunks: usize, per_chunk: usize) -> Document
         chunks: Vec::new(),
         mentions: Vec::new(),
         entities: Vec::new(),
+        structured: None,
         producer: "lexpipe/test".to_string(),
     };
     for i in 0..chunks {

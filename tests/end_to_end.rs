@@ -1,25 +1,32 @@
 //! The local run end to end against the real Redis, on the shipped samples.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use lexpipe::redis::{self as lredis, RedisStatus};
-use lexpipe::runner::{self, DocumentOutput, RunOptions, Summary};
-use lexpipe::stages::{Deps, names};
+use lexpipe::app::{App, AppOptions};
+use lexpipe::config::BlobLocation;
+use lexpipe::model::DocumentOutput;
+use lexpipe::redis::RedisStatus;
+use lexpipe::runner::{self, RunOptions, Summary};
+use lexpipe::stages::names;
 use lexpipe_tests::{cleanup, config_with, require_redis, samples_dir, unique_env};
 
 async fn run(env: &str, inputs: &[PathBuf], out: &std::path::Path) -> Summary {
     let cfg = config_with(env, &[]);
-    let setup = lredis::connect_cache(&cfg).await;
-    assert_eq!(setup.status, RedisStatus::Connected);
-    let deps = Deps::new(Arc::new(cfg), setup.cache.clone());
+    let app = App::build(
+        cfg,
+        AppOptions {
+            default_artefacts: Some(BlobLocation::Folder(out.to_path_buf())),
+            ..AppOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(app.redis_status, RedisStatus::Connected);
     let opts = RunOptions {
         out_dir: out.to_path_buf(),
         ..RunOptions::default()
     };
-    runner::process(&deps, inputs, &opts, setup.status, &|_| {})
-        .await
-        .unwrap()
+    runner::process(&app, inputs, &opts, &|_| {}).await.unwrap()
 }
 
 fn unique_contents(inputs: &[PathBuf]) -> usize {

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use lexpipe::redis::{self as lredis, CacheSpec, KeyPart, RedisStatus, Source};
+use lexpipe::app::App;
+use lexpipe::redis::{CacheSpec, KeyPart, RedisStatus, Source};
 use lexpipe::runner::{self, RunOptions};
-use lexpipe::stages::Deps;
 use lexpipe_tests::{CLOSED_PORT_URL, config_with, redis_cache, samples_dir, unique_env};
 
 fn spec(cache: &lexpipe::redis::Cache, id: &str) -> CacheSpec {
@@ -110,15 +110,15 @@ async fn the_pipeline_completes_every_sample_with_redis_down() {
         ],
     );
     let (cache, handle) = redis_cache(&cfg);
-    let deps = Deps::new(Arc::new(cfg), cache);
     let out = tempfile::tempdir().unwrap();
+    let deps = App::with_folder(Arc::new(cfg), cache, out.path());
     let inputs = runner::collect_inputs(&[samples_dir()]).unwrap();
     let opts = RunOptions {
         out_dir: out.path().to_path_buf(),
         ..RunOptions::default()
     };
     // Act
-    let summary = runner::process(&deps, &inputs, &opts, RedisStatus::Unavailable, &|_| {})
+    let summary = runner::process(&deps, &inputs, &opts, &|_| {})
         .await
         .unwrap();
     // Assert
@@ -147,8 +147,8 @@ async fn the_pipeline_completes_every_sample_with_redis_down() {
 #[tokio::test]
 async fn in_the_local_stage_an_unreachable_redis_falls_back_to_the_in_process_cache() {
     let cfg = config_with(&unique_env("fallback"), &[("REDIS_URL", CLOSED_PORT_URL)]);
-    let setup = lredis::connect_cache(&cfg).await;
-    assert_eq!(setup.status, RedisStatus::Unavailable);
+    let setup = lexpipe_tests::app_for(&cfg).await;
+    assert_eq!(setup.redis_status, RedisStatus::Unavailable);
     assert_eq!(setup.cache.backend_kind(), "memory");
     // And the in-process cache really caches.
     let s = spec(&setup.cache, "k");
@@ -174,8 +174,8 @@ async fn in_the_hybrid_stage_an_unreachable_redis_keeps_the_redis_cache_failing_
         &unique_env("hybrid"),
         &[("REDIS_URL", CLOSED_PORT_URL), ("LEXPIPE_STAGE", "hybrid")],
     );
-    let setup = lredis::connect_cache(&cfg).await;
-    assert_eq!(setup.status, RedisStatus::Unavailable);
+    let setup = lexpipe_tests::app_for(&cfg).await;
+    assert_eq!(setup.redis_status, RedisStatus::Unavailable);
     assert_eq!(setup.cache.backend_kind(), "redis");
 }
 

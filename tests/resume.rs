@@ -4,10 +4,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use lexpipe::redis::state::{DocumentStates, OverallStatus, StateStore};
-use lexpipe::redis::{self as lredis, KeyBuilder, RedisStatus};
+use lexpipe::app::{App, AppOptions};
+use lexpipe::config::BlobLocation;
+use lexpipe::redis::RedisStatus;
+use lexpipe::redis::state::OverallStatus;
 use lexpipe::runner::{self, RunOptions};
-use lexpipe::stages::{Deps, StageError, StageHooks, names};
+use lexpipe::stages::{StageError, StageHooks, names};
 use lexpipe_tests::{cleanup, config_with, require_redis, samples_dir, unique_env};
 
 /// Fails `stage` the first `times` times it is reached.
@@ -40,33 +42,32 @@ async fn a_stage_that_failed_once_is_resumed_without_recomputing_the_stages_befo
     require_redis().await;
     let env = unique_env("resume");
     let cfg = config_with(&env, &[]);
-    let setup = lredis::connect_cache(&cfg).await;
-    assert_eq!(setup.status, RedisStatus::Connected);
-    let handle = setup.redis.clone().unwrap();
-    let states = Arc::new(StateStore::new(handle, KeyBuilder::new(&env), cfg.state));
-    let mut deps = Deps::new(Arc::new(cfg), setup.cache.clone());
-    deps.states = Some(states.clone());
+    let out = tempfile::tempdir().unwrap();
+    let mut deps = App::build(
+        cfg,
+        AppOptions {
+            default_artefacts: Some(BlobLocation::Folder(out.path().to_path_buf())),
+            ..AppOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(deps.redis_status, RedisStatus::Connected);
+    let states = deps.states.clone().unwrap();
     deps.hooks = Arc::new(FailStage {
         stage: names::RESOLVE,
         remaining: AtomicUsize::new(1),
     });
     let input = samples_dir().join("court_order.pdf");
-    let out = tempfile::tempdir().unwrap();
     let opts = RunOptions {
         out_dir: out.path().to_path_buf(),
         ..RunOptions::default()
     };
 
     // Act 1: the run fails at resolution.
-    let first = runner::process(
-        &deps,
-        std::slice::from_ref(&input),
-        &opts,
-        setup.status,
-        &|_| {},
-    )
-    .await
-    .unwrap();
+    let first = runner::process(&deps, std::slice::from_ref(&input), &opts, &|_| {})
+        .await
+        .unwrap();
 
     // Assert 1: failed at that stage, earlier stages recorded as completed.
     let doc = &first.documents[0];
@@ -81,7 +82,7 @@ async fn a_stage_that_failed_once_is_resumed_without_recomputing_the_stages_befo
     assert_eq!(first.stages[names::OCR].computed, 1);
 
     // Act 2: run again.
-    let second = runner::process(&deps, &[input], &opts, setup.status, &|_| {})
+    let second = runner::process(&deps, &[input], &opts, &|_| {})
         .await
         .unwrap();
 

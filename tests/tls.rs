@@ -166,7 +166,7 @@ async fn the_cloud_stage_caches_over_tls_with_auth_and_a_private_ca() {
     );
     assert!(cfg.redis.tls);
     // Act
-    let setup = lredis::connect_cache(&cfg).await;
+    let setup = lexpipe_tests::app_for(&cfg).await;
     let spec = CacheSpec {
         namespace: "itest",
         key: setup.cache.keys().key("itest", 1, &[KeyPart::Id("tls")]),
@@ -184,7 +184,7 @@ async fn the_cloud_stage_caches_over_tls_with_auth_and_a_private_ca() {
         .await
         .unwrap();
     // Assert
-    assert_eq!(setup.status, RedisStatus::Connected);
+    assert_eq!(setup.redis_status, RedisStatus::Connected);
     assert_eq!(
         (first.source, second.source, second.value),
         (Source::Computed, Source::Hit, 42)
@@ -204,8 +204,8 @@ async fn a_tls_server_whose_certificate_is_not_trusted_is_unavailable_not_a_cras
             ("REDIS_PASSWORD", PASSWORD),
         ],
     );
-    let setup = lredis::connect_cache(&cfg).await;
-    assert_eq!(setup.status, RedisStatus::Unavailable);
+    let setup = lexpipe_tests::app_for(&cfg).await;
+    assert_eq!(setup.redis_status, RedisStatus::Unavailable);
     let spec = CacheSpec {
         namespace: "itest",
         key: setup.cache.keys().key("itest", 1, &[KeyPart::Id("tls")]),

@@ -9,13 +9,12 @@ mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use lexpipe::config::Config;
+use lexpipe::app::{App, AppOptions};
+use lexpipe::config::{BlobLocation, Config};
 use lexpipe::redis::{self as lredis, RedisHandle};
 use lexpipe::runner::{self, RunOptions};
-use lexpipe::stages::Deps;
 
 #[derive(Parser)]
 #[command(
@@ -33,10 +32,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run every stage on PDFs (files, or folders searched for *.pdf).
+    /// Run every stage on PDFs: files, folders (searched for *.pdf), or
+    /// s3://bucket/prefix (every *.pdf object under it).
     Process {
         #[arg(required = true)]
-        paths: Vec<PathBuf>,
+        paths: Vec<String>,
         /// Folder for the per-document JSON files.
         #[arg(long, default_value = "out")]
         out: PathBuf,
@@ -63,7 +63,7 @@ enum Command {
     /// Add documents to the work queue (the same content twice is one document).
     Enqueue {
         #[arg(required = true)]
-        paths: Vec<PathBuf>,
+        paths: Vec<String>,
         /// Higher is claimed first.
         #[arg(long, default_value_t = 0)]
         priority: i32,
@@ -225,51 +225,45 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
 
 async fn process(
     config: Config,
-    paths: Vec<PathBuf>,
+    paths: Vec<String>,
     out: PathBuf,
     json: bool,
     concurrency: usize,
 ) -> anyhow::Result<ExitCode> {
-    let inputs = runner::collect_inputs(&paths)?;
-    let setup = lredis::connect_cache(&config).await;
-    // An unreachable Redis was reported once by connect_cache (a warning on stderr).
-    let mut deps = Deps::new(Arc::new(config.clone()), setup.cache.clone());
-    let keys = lredis::KeyBuilder::new(&config.env);
-    if let Some(handle) = &setup.redis
-        && config.redis.features.state
-    {
-        deps.states = Some(Arc::new(lredis::state::StateStore::new(
-            handle.clone(),
-            keys.clone(),
-            config.state,
-        )));
+    // Fail fast on a missing local path, before connecting to anything.
+    for p in paths.iter().filter(|p| !p.starts_with("s3://")) {
+        runner::collect_inputs(std::slice::from_ref(&PathBuf::from(p)))?;
     }
-    let persist = match &config.database.url {
-        None => None,
-        Some(_) => Some(runner::PersistTarget {
-            pool: lexpipe::store::db::open(&config.database).await?,
-            idempotency: setup
-                .redis
-                .as_ref()
-                .filter(|_| config.redis.features.idempotency)
-                .map(|h| {
-                    Arc::new(lredis::idempotency::Idempotency::new(
-                        h.clone(),
-                        keys.clone(),
-                        config.idempotency,
-                    ))
-                }),
-        }),
-    };
+    // Artefacts go beside the input bucket's `processed/` prefix for S3 input, else into
+    // the output folder (LEXPIPE_ARTEFACTS overrides both).
+    let default_artefacts = paths
+        .iter()
+        .find_map(|p| match BlobLocation::parse(p) {
+            Ok(BlobLocation::S3 { bucket, .. }) => Some(BlobLocation::S3 {
+                bucket,
+                prefix: String::new(),
+            }),
+            _ => None,
+        })
+        .unwrap_or_else(|| BlobLocation::Folder(out.clone()));
+    let app = App::build(
+        config,
+        AppOptions {
+            default_artefacts: Some(default_artefacts),
+            output_dir: Some(out.clone()),
+            skip_database: false,
+        },
+    )
+    .await?;
+    let sources = runner::collect_sources(&app, &paths).await?;
     let opts = RunOptions {
         out_dir: out,
         concurrency,
-        persist,
         ..RunOptions::default()
     };
-    let bar = report::progress_bar(inputs.len());
+    let bar = report::progress_bar(sources.len());
     let on_progress = |p: runner::Progress<'_>| report::on_progress(&bar, p);
-    let summary = runner::process(&deps, &inputs, &opts, setup.status, &on_progress).await?;
+    let summary = runner::process_sources(&app, &sources, &opts, &on_progress).await?;
     bar.finish_and_clear();
     if json {
         println!("{}", serde_json::to_string_pretty(&summary)?);

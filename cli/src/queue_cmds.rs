@@ -5,17 +5,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lexpipe::config::Config;
-use lexpipe::redis::{self as lredis, KeyBuilder, RedisHandle};
+use lexpipe::app::{App, AppOptions};
+use lexpipe::config::{BlobLocation, Config};
 use lexpipe::runner;
-use lexpipe::stages::Deps;
 use lexpipe::store::{db, queue};
 use lexpipe::worker::{PipelineProcessor, Worker, WorkerOptions};
-
-async fn database(config: &Config) -> anyhow::Result<sqlx::PgPool> {
-    let pool = db::open(&config.database).await?;
-    Ok(pool)
-}
 
 pub async fn migrate(config: Config) -> anyhow::Result<ExitCode> {
     let pool = db::connect(&config.database).await?;
@@ -26,34 +20,56 @@ pub async fn migrate(config: Config) -> anyhow::Result<ExitCode> {
 
 pub async fn enqueue(
     config: Config,
-    paths: Vec<PathBuf>,
+    paths: Vec<String>,
     priority: i32,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let pool = database(&config).await?;
-    let inputs = runner::collect_inputs(&paths)?;
+    if config.database.url.is_none() {
+        anyhow::bail!("enqueue needs a database: set DATABASE_URL");
+    }
+    let app = App::build(config, AppOptions::default()).await?;
+    let pool = app.db.clone().expect("a database is configured");
+    let sources = runner::collect_sources(&app, &paths).await?;
     let mut rows = Vec::new();
-    let (mut created, mut existing) = (0, 0);
-    for path in inputs {
-        let abs = std::fs::canonicalize(&path).unwrap_or(path.clone());
-        let bytes = match runner::read_document(&abs, 256 * 1024 * 1024).await {
-            Ok(b) => b,
+    let (mut created, mut existing, mut unreadable) = (0, 0, 0);
+    for source in sources {
+        // Local files are queued under their absolute path: workers may run elsewhere.
+        let source = if source.starts_with("s3://") {
+            source
+        } else {
+            std::fs::canonicalize(&source)
+                .map(|p| p.display().to_string())
+                .unwrap_or(source)
+        };
+        let document = match runner::identify(&app, &source).await {
+            Ok(d) => d,
             Err(e) => {
-                eprintln!("lexpipe: {}: {e}", path.display());
+                eprintln!("lexpipe: {source}: {} ({})", e, e.error_type());
+                unreadable += 1;
+                rows.push(serde_json::json!({
+                    "source": source,
+                    "error": e.to_string(),
+                    "error_type": e.error_type(),
+                }));
                 continue;
             }
         };
-        let sha = lexpipe::text::sha256_hex(bytes.as_slice());
-        let doc = runner::document_uuid(&sha);
-        let e = queue::enqueue(&pool, doc, &sha, &abs.display().to_string(), priority).await?;
+        let e = queue::enqueue(
+            &pool,
+            document.document_uuid,
+            &document.content_sha256,
+            &source,
+            priority,
+        )
+        .await?;
         if e.created {
             created += 1;
         } else {
             existing += 1;
         }
         rows.push(serde_json::json!({
-            "source": path.display().to_string(),
-            "document_uuid": doc.to_string(),
+            "source": source,
+            "document_uuid": document.document_uuid.to_string(),
             "item_id": e.item_id,
             "created": e.created,
         }));
@@ -61,14 +77,20 @@ pub async fn enqueue(
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({"enqueued": rows, "created": created, "existing": existing})
-            )?
+            serde_json::to_string_pretty(&serde_json::json!({
+                "enqueued": rows, "created": created, "existing": existing, "unreadable": unreadable
+            }))?
         );
     } else {
-        println!("enqueued {created} new documents ({existing} already queued or known)");
+        println!(
+            "enqueued {created} new documents ({existing} already queued or known, {unreadable} unreadable)"
+        );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if created + existing == 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 pub async fn worker(
@@ -78,45 +100,35 @@ pub async fn worker(
     lease_secs: u64,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let pool = database(&config).await?;
+    if config.database.url.is_none() {
+        anyhow::bail!("workers need a database: set DATABASE_URL");
+    }
     if !config.redis.enabled || !config.redis.features.locks {
         anyhow::bail!("workers need Redis locks (LEXPIPE_REDIS_ENABLED and LEXPIPE_REDIS_LOCKS)");
     }
-    let handle = RedisHandle::new(&config)?;
-    handle.connect().await?;
-    let keys = KeyBuilder::new(&config.env);
-    let setup = lredis::connect_cache(&config).await;
-    let mut deps = Deps::new(Arc::new(config.clone()), setup.cache.clone());
-    if config.redis.features.state {
-        deps.states = Some(Arc::new(lredis::state::StateStore::new(
-            handle.clone(),
-            keys.clone(),
-            config.state,
-        )));
-    }
-    let idempotency = config.redis.features.idempotency.then(|| {
-        Arc::new(lredis::idempotency::Idempotency::new(
-            handle.clone(),
-            keys.clone(),
-            config.idempotency,
-        ))
-    });
-    let processor = Arc::new(PipelineProcessor {
-        deps,
-        target: runner::PersistTarget {
-            pool: pool.clone(),
-            idempotency,
+    let app = App::build(
+        config,
+        AppOptions {
+            default_artefacts: Some(BlobLocation::Folder(PathBuf::from("out"))),
+            ..AppOptions::default()
         },
-        max_file_bytes: 256 * 1024 * 1024,
-        lease: Duration::from_secs(lease_secs.max(1)),
-    });
+    )
+    .await?;
+    let (Some(pool), Some(locks)) = (app.db.clone(), app.locks.clone()) else {
+        anyhow::bail!("workers need a reachable Redis for locks (REDIS_URL)");
+    };
+    if app.redis_status != lexpipe::redis::RedisStatus::Connected {
+        anyhow::bail!("workers need a reachable Redis for locks (REDIS_URL)");
+    }
+    let lease = Duration::from_secs(lease_secs.max(1));
+    let cache = app.cache.clone();
+    let processor = Arc::new(PipelineProcessor::new(app, lease)?);
     let opts = WorkerOptions {
         concurrency,
         until_empty,
-        lease: Duration::from_secs(lease_secs.max(1)),
+        lease,
         ..WorkerOptions::default()
     };
-    let locks = lredis::lock::Locks::new(handle, keys);
     let worker = Worker::new(pool, locks, processor, opts);
     let report = tokio::select! {
         r = worker.run() => r,
@@ -125,7 +137,7 @@ pub async fn worker(
             worker.report()
         }
     };
-    setup.cache.flush_metrics().await;
+    cache.flush_metrics().await;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

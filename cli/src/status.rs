@@ -89,7 +89,7 @@ async fn resolve_target(target: &str) -> anyhow::Result<Uuid> {
     }
     let path = Path::new(target);
     match tokio::fs::read(path).await {
-        Ok(bytes) => Ok(lexpipe::runner::document_uuid(&lexpipe::text::sha256_hex(
+        Ok(bytes) => Ok(lexpipe::model::document_uuid(&lexpipe::text::sha256_hex(
             &bytes,
         ))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -529,8 +529,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.pdf");
         std::fs::write(&path, b"%PDF-1.4 hello").unwrap();
-        let expected =
-            lexpipe::runner::document_uuid(&lexpipe::text::sha256_hex(b"%PDF-1.4 hello"));
+        let expected = lexpipe::model::document_uuid(&lexpipe::text::sha256_hex(b"%PDF-1.4 hello"));
         assert_eq!(
             resolve_target(path.to_str().unwrap()).await.unwrap(),
             expected

@@ -15,10 +15,13 @@ use std::process::{Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use lexpipe::app::App;
+use lexpipe::model::DocumentOutput;
+use lexpipe::pipeline::StageTally;
 use lexpipe::redis::KeyBuilder;
 use lexpipe::redis::idempotency::Idempotency;
-use lexpipe::runner::{self, DocumentOutput, StageTally};
-use lexpipe::stages::Deps;
+use lexpipe::runner;
+use lexpipe::stages::DocumentRef;
 use lexpipe::stages::persist::PersistOutcome;
 use lexpipe::store::db::DbError;
 use lexpipe::store::persist::{self, PersistReport, RowCounts};
@@ -44,6 +47,7 @@ fn lexpipe(db: &TestDb, env: &str, args: &[&str]) -> Command {
         .env("DATABASE_URL", &db.url)
         .env("LEXPIPE_ENV", env)
         .env("REDIS_URL", redis_url())
+        .env("LEXPIPE_ARTEFACTS", artefacts_dir(env))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -114,31 +118,31 @@ async fn drain_with_workers(db: &TestDb, env: &str, n: usize, extra: &[&str]) ->
     reports
 }
 
+/// Where a test's processes keep their artefacts (content-addressed, so one folder per
+/// test serves all of them).
+fn artefacts_dir(env: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("lexpipe-artefacts-{env}"))
+}
+
 /// Stages built in this process, sharing the test's Redis prefix: results the workers
 /// cached are served from there.
-fn deps_for(env: &str) -> Deps {
+fn deps_for(env: &str) -> App {
     let cfg = config_with(env, &[]);
     let (cache, _) = redis_cache(&cfg);
-    Deps::new(Arc::new(cfg), cache)
+    App::with_folder(Arc::new(cfg), cache, artefacts_dir(env))
 }
 
 /// Every analysis stage, in this process, for the file at `path`.
-async fn analyse(deps: &Deps, path: &Path) -> DocumentOutput {
-    let bytes = Arc::new(std::fs::read(path).expect("the test file is readable"));
-    let sha = sha256_hex(bytes.as_slice());
-    runner::analyse(
-        deps,
-        &path.display().to_string(),
-        bytes,
-        &sha,
-        &mut StageTally::default(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{}: analysis fails: {e}", path.display()))
+async fn analyse(deps: &App, path: &Path) -> DocumentOutput {
+    let bytes = std::fs::read(path).expect("the test file is readable");
+    let document = DocumentRef::new(&sha256_hex(&bytes), &path.display().to_string());
+    lexpipe::pipeline::analyse(deps, &document, &mut StageTally::default())
+        .await
+        .unwrap_or_else(|e| panic!("{}: analysis fails: {e}", path.display()))
 }
 
 /// One stored copy of each file's document, by document id.
-async fn expected_rows(deps: &Deps, files: &[PathBuf]) -> HashMap<Uuid, RowCounts> {
+async fn expected_rows(deps: &App, files: &[PathBuf]) -> HashMap<Uuid, RowCounts> {
     let mut expected = HashMap::new();
     for f in files {
         let out = analyse(deps, f).await;

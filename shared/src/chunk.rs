@@ -60,32 +60,7 @@ use crate::text::sha256_hex;
 /// Bump when chunk boundaries change, so cached per-document results are invalidated.
 pub const CHUNKER_VERSION: u32 = 1;
 
-/// Size limits for [`chunk_text`], in characters (Unicode scalar values).
-///
-/// The defaults (400 / 2000 / 200) keep a chunk around a page of a contract: large enough
-/// for an extractor to see a clause with its context, small enough for a cheap LLM call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChunkConfig {
-    /// A heading starts a new chunk only once the current one has this much new text, and a
-    /// shorter last chunk is merged into the one before it.
-    pub min_chars: usize,
-    /// Upper bound on a chunk's length, overlap included (see the module docs for the one
-    /// exception, the merged short tail). Values below 1 are treated as 1.
-    pub max_chars: usize,
-    /// How far each chunk reaches back into the previous one, so an entity cut by a chunk
-    /// boundary is still seen whole by one extractor call.
-    pub overlap_chars: usize,
-}
-
-impl Default for ChunkConfig {
-    fn default() -> Self {
-        ChunkConfig {
-            min_chars: 400,
-            max_chars: 2000,
-            overlap_chars: 200,
-        }
-    }
-}
+pub use crate::config::ChunkConfig;
 
 /// Splits `text` into chunks following the rules in the [module docs](self).
 ///

@@ -42,6 +42,7 @@
 //! | `LEXPIPE_CHUNK_MIN_CHARS` | `400` | smallest chunk, at most `LEXPIPE_CHUNK_MAX_CHARS` |
 //! | `LEXPIPE_CHUNK_MAX_CHARS` | `2000` | largest chunk, ≥ 1 |
 //! | `LEXPIPE_CHUNK_OVERLAP_CHARS` | `200` | characters shared by neighbouring chunks, less than half of `LEXPIPE_CHUNK_MAX_CHARS` |
+//! | `LEXPIPE_ARTEFACTS` | the command's choice: `lexpipe process` uses its output folder, or the input bucket for `s3://` input | where step artefacts (`processed/{sha256}/…`) are written: a folder or `s3://bucket/prefix` |
 //!
 //! Settings owned by other modules are parsed there and documented in
 //! `docs/redis_integration.md`: `DATABASE_URL`, `LEXPIPE_AUTO_MIGRATE`,
@@ -84,6 +85,7 @@ const BREAKER_COOLDOWN_MS: &str = "LEXPIPE_BREAKER_COOLDOWN_MS";
 const CHUNK_MIN_CHARS: &str = "LEXPIPE_CHUNK_MIN_CHARS";
 const CHUNK_MAX_CHARS: &str = "LEXPIPE_CHUNK_MAX_CHARS";
 const CHUNK_OVERLAP_CHARS: &str = "LEXPIPE_CHUNK_OVERLAP_CHARS";
+const ARTEFACTS: &str = "LEXPIPE_ARTEFACTS";
 
 const DEFAULT_ENV: &str = "dev";
 const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
@@ -244,15 +246,79 @@ pub struct CacheConfig {
     pub breaker_cooldown: Duration,
 }
 
-/// Chunk sizes for the chunk stage; validated together so the chunker can trust them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChunkSettings {
-    /// `LEXPIPE_CHUNK_MIN_CHARS`; never above `max_chars`.
+/// Size limits of the chunker, in characters (Unicode scalar values); validated together
+/// at start so the chunker can trust them.
+///
+/// The defaults (400 / 2000 / 200) keep a chunk around a page of a contract: large enough
+/// for an extractor to see a clause with its context, small enough for a cheap LLM call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ChunkConfig {
+    /// `LEXPIPE_CHUNK_MIN_CHARS`: a heading starts a new chunk only once the current one
+    /// has this much new text, and a shorter last chunk is merged into the one before it.
+    /// Never above `max_chars`.
     pub min_chars: usize,
-    /// `LEXPIPE_CHUNK_MAX_CHARS`; at least 1.
+    /// `LEXPIPE_CHUNK_MAX_CHARS`: upper bound on a chunk's length, overlap included (see
+    /// [`crate::chunk`] for the one exception, the merged short tail); at least 1.
     pub max_chars: usize,
-    /// `LEXPIPE_CHUNK_OVERLAP_CHARS`; always less than half of `max_chars`.
+    /// `LEXPIPE_CHUNK_OVERLAP_CHARS`: how far each chunk reaches back into the previous
+    /// one, so an entity cut by a chunk boundary is still seen whole by one extractor
+    /// call; always less than half of `max_chars`.
     pub overlap_chars: usize,
+}
+
+impl Default for ChunkConfig {
+    fn default() -> Self {
+        ChunkConfig {
+            min_chars: 400,
+            max_chars: 2000,
+            overlap_chars: 200,
+        }
+    }
+}
+
+/// Where durable artefacts and input documents live, as written in `LEXPIPE_ARTEFACTS` or
+/// on the command line: `s3://bucket/prefix` or a folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobLocation {
+    /// A folder on this machine.
+    Folder(std::path::PathBuf),
+    /// A bucket and a key prefix (empty, or without leading and trailing `/`).
+    S3 { bucket: String, prefix: String },
+}
+
+impl BlobLocation {
+    /// Reads `s3://bucket[/prefix]` or a folder path.
+    ///
+    /// # Errors
+    /// An empty value, or an `s3://` location without a bucket name.
+    pub fn parse(s: &str) -> Result<BlobLocation, String> {
+        match s.strip_prefix("s3://") {
+            Some(rest) => {
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                if bucket.is_empty() {
+                    return Err(format!(
+                        "{} names no bucket (expected s3://bucket/prefix)",
+                        quoted(s)
+                    ));
+                }
+                Ok(BlobLocation::S3 {
+                    bucket: bucket.to_string(),
+                    prefix: prefix.trim_matches('/').to_string(),
+                })
+            }
+            None if s.trim().is_empty() => Err("empty location".into()),
+            None => Ok(BlobLocation::Folder(std::path::PathBuf::from(s))),
+        }
+    }
+
+    /// The `s3://…` form or the path.
+    pub fn display(&self) -> String {
+        match self {
+            BlobLocation::Folder(p) => p.display().to_string(),
+            BlobLocation::S3 { bucket, prefix } if prefix.is_empty() => format!("s3://{bucket}"),
+            BlobLocation::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
+        }
+    }
 }
 
 /// Every setting of a lexpipe process, read once at start (see the module docs for the
@@ -268,7 +334,10 @@ pub struct Config {
     /// Cache lifetimes, limits and circuit breaker.
     pub cache: CacheConfig,
     /// Chunk sizes.
-    pub chunk: ChunkSettings,
+    pub chunk: ChunkConfig,
+    /// `LEXPIPE_ARTEFACTS`: where step artefacts go; `None` lets the command choose (its
+    /// output folder, or the input bucket).
+    pub artefacts: Option<BlobLocation>,
     /// PostgreSQL (`DATABASE_URL`, …); without a URL, results go to JSON files.
     pub database: crate::store::db::DatabaseConfig,
     /// Limits of the paid APIs, shared by every worker (`LEXPIPE_RL_*`).
@@ -334,6 +403,12 @@ impl Config {
         let redis = read_redis(&vars, stage)?;
         let cache = read_cache(&vars)?;
         let chunk = read_chunk(&vars)?;
+        let artefacts = match vars.trimmed(ARTEFACTS) {
+            None => None,
+            Some(v) => Some(
+                BlobLocation::parse(&v).map_err(|problem| ConfigError::new(ARTEFACTS, problem))?,
+            ),
+        };
         // The modules that own these settings parse them; empty counts as unset here too.
         let raw = |k: &str| (vars.get)(k).filter(|v| !v.trim().is_empty());
         let database = crate::store::db::DatabaseConfig::from_vars(&raw)?;
@@ -346,6 +421,7 @@ impl Config {
             redis,
             cache,
             chunk,
+            artefacts,
             database,
             rate_limit,
             idempotency,
@@ -721,7 +797,7 @@ fn read_cache<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<CacheConf
     })
 }
 
-fn read_chunk<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<ChunkSettings, ConfigError> {
+fn read_chunk<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<ChunkConfig, ConfigError> {
     let min_chars: usize = vars.whole(CHUNK_MIN_CHARS, 400, 0, "a whole number of characters")?;
     let max_chars: usize = vars.whole(CHUNK_MAX_CHARS, 2000, 1, "a whole number of characters")?;
     let overlap_chars: usize =
@@ -757,7 +833,7 @@ fn read_chunk<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<ChunkSett
             ),
         ));
     }
-    Ok(ChunkSettings {
+    Ok(ChunkConfig {
         min_chars,
         max_chars,
         overlap_chars,

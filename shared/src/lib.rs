@@ -14,16 +14,24 @@
 //!   metrics and health.
 //! - [`ocr`]: text of every page (PDF text layer locally).
 //! - [`chunk`], [`extract`], [`resolve`]: the text-processing stages' pure logic.
-//! - [`stages`]: each stage as `run(deps, input)`, with its caching.
-//! - [`runner`]: the local end-to-end run behind `lexpipe process`.
+//! - [`app`]: the composition root every entry point builds once from the config.
+//! - [`stages`]: each stage as a step, `run(app, Input) -> Output`, with its cache and
+//!   its durable artefact.
+//! - [`asl`]: the Amazon States Language interpreter that runs the state machine locally.
+//! - [`pipeline`]: the state machine definition, its tasks, document state per stage.
+//! - [`runner`]: the local batch run behind `lexpipe process`.
+//! - [`worker`]: queue workers behind `lexpipe worker`.
 //! - [`samples`]: the generator of the synthetic documents in `samples/`.
-//! - [`store`]: PostgreSQL persistence and the work queue.
+//! - [`store`]: PostgreSQL persistence, the work queue, the blob store and sources.
 
+pub mod app;
+pub mod asl;
 pub mod chunk;
 pub mod config;
 pub mod extract;
 pub mod model;
 pub mod ocr;
+pub mod pipeline;
 pub mod redis;
 pub mod resolve;
 pub mod runner;

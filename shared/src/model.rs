@@ -168,3 +168,121 @@ pub struct CanonicalEntity {
     /// Ids of the mentions that belong to it.
     pub mention_ids: Vec<String>,
 }
+
+/// Namespace of document UUIDs (v5 of the content hash): the same bytes are the same
+/// document wherever and under whatever name they arrive.
+pub const DOCUMENT_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x6c65_7870_6970_6500_8000_0000_0000_0001);
+
+/// The UUID of a document with this content hash.
+pub fn document_uuid(content_sha256: &str) -> uuid::Uuid {
+    uuid::Uuid::new_v5(&DOCUMENT_NAMESPACE, content_sha256.as_bytes())
+}
+
+/// The per-document result: what the JSON output file holds and what is persisted.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DocumentOutput {
+    pub document_uuid: String,
+    pub source: String,
+    pub content_sha256: String,
+    pub ocr_method: String,
+    pub pages: Vec<Page>,
+    pub chunks: Vec<ChunkOutput>,
+    pub mentions: Vec<Mention>,
+    pub entities: Vec<CanonicalEntity>,
+    /// Document-level structured data (type, court, case numbers, parties, dates,
+    /// amounts), when the structured step produced any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub structured: Option<StructuredData>,
+    pub producer: String,
+}
+
+/// A chunk in the output file (its text is `text[start..end]` of the pages joined).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChunkOutput {
+    pub id: String,
+    pub index: usize,
+    pub start: usize,
+    pub end: usize,
+    pub sha256: String,
+}
+
+impl From<&Chunk> for ChunkOutput {
+    fn from(c: &Chunk) -> ChunkOutput {
+        ChunkOutput {
+            id: c.id.clone(),
+            index: c.index,
+            start: c.start,
+            end: c.end,
+            sha256: c.sha256.clone(),
+        }
+    }
+}
+
+/// Document metadata drawn from the resolved entities and the text: what a reader asks
+/// first (what is it, which court, which case, who, when, how much).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct StructuredData {
+    /// `complaint`, `motion`, `order`, `contract`, `letter`, `deposition`, … or `unknown`.
+    pub document_type: String,
+    pub court: Option<String>,
+    pub case_numbers: Vec<String>,
+    /// People and organisations, most mentioned first.
+    pub parties: Vec<String>,
+    /// ISO-8601 dates, in order of first mention.
+    pub dates: Vec<String>,
+    /// Normalised amounts (`USD 1250000.00`), in order of first mention.
+    pub amounts: Vec<String>,
+    pub statutes: Vec<String>,
+    /// Name and version of what produced it (`rules-1`, later a model name).
+    pub model_version: String,
+}
+
+/// Status of a document wherever it is recorded (the queue table, the documents table,
+/// the Redis document state, summaries): one vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentStatus {
+    /// Known, not started.
+    Queued,
+    /// A run is working on it.
+    Running,
+    Completed,
+    Failed,
+}
+
+impl DocumentStatus {
+    /// Every status.
+    pub const ALL: [DocumentStatus; 4] = [
+        DocumentStatus::Queued,
+        DocumentStatus::Running,
+        DocumentStatus::Completed,
+        DocumentStatus::Failed,
+    ];
+
+    /// The name stored and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocumentStatus::Queued => "queued",
+            DocumentStatus::Running => "running",
+            DocumentStatus::Completed => "completed",
+            DocumentStatus::Failed => "failed",
+        }
+    }
+
+    /// Reads a name as printed by [`DocumentStatus::as_str`].
+    pub fn parse(s: &str) -> Option<DocumentStatus> {
+        DocumentStatus::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Completed or failed: nothing more happens without a new run.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, DocumentStatus::Completed | DocumentStatus::Failed)
+    }
+}
+
+impl std::fmt::Display for DocumentStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}

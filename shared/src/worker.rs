@@ -24,13 +24,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::PgPool;
 
+use crate::app::App;
+use crate::model::document_uuid;
+use crate::pipeline::LocalTasks;
 use crate::redis::lock::{Lease, LockName, Locks};
-use crate::runner::{
-    PersistTarget, StageTally, analyse_with, document_uuid, persist, read_document,
-};
-use crate::stages::{Deps, StageError};
+use crate::stages::StageError;
+use crate::stages::persist::QueueClaim;
 use crate::store::queue::{self, Claim, FailOutcome};
-use crate::text::sha256_hex;
 
 /// What happens to one claimed item. The pipeline is the production processor; tests
 /// wrap it (to slow it down, or to record calls) without replacing it.
@@ -43,49 +43,64 @@ pub trait ItemProcessor: Send + Sync {
     async fn process(&self, claim: &Claim) -> Result<(), StageError>;
 }
 
-/// The production processor: every stage, then persist.
+/// The production processor: the document through the state machine, every write
+/// fenced with the claim's token.
 pub struct PipelineProcessor {
-    pub deps: Deps,
-    /// PostgreSQL and the idempotency records guarding writes to it.
-    pub target: PersistTarget,
-    pub max_file_bytes: u64,
+    pub app: App,
+    pub definition: crate::asl::Definition,
     /// The workers' lease: bounds how long a dead worker's persist record blocks others.
     pub lease: Duration,
+    /// Multiplies the state machine's waits and retry delays (1.0; tests use 0).
+    pub time_scale: f64,
+}
+
+impl PipelineProcessor {
+    /// The processor of `app`, with the committed state machine definition.
+    ///
+    /// # Errors
+    /// The definition cannot be loaded.
+    pub fn new(app: App, lease: Duration) -> Result<PipelineProcessor, crate::asl::AslError> {
+        Ok(PipelineProcessor {
+            app,
+            definition: crate::pipeline::definition()?,
+            lease,
+            time_scale: 1.0,
+        })
+    }
 }
 
 #[async_trait]
 impl ItemProcessor for PipelineProcessor {
     async fn process(&self, claim: &Claim) -> Result<(), StageError> {
-        let path = std::path::Path::new(&claim.source_path);
-        let bytes = read_document(path, self.max_file_bytes).await?;
-        let sha = sha256_hex(bytes.as_slice());
+        let document = crate::runner::identify(&self.app, &claim.source_path).await?;
         // Checked before any work: the queue item names the content it was enqueued with.
-        if document_uuid(&sha) != claim.document_id {
+        if document_uuid(&document.content_sha256) != claim.document_id {
             return Err(StageError::ContentChanged {
                 what: claim.source_path.clone(),
             });
         }
-        let mut tally = StageTally::default();
-        let out = analyse_with(
-            &self.deps,
-            &claim.source_path,
-            bytes,
-            &sha,
-            &mut tally,
-            &crate::stages::names::WITH_PERSIST,
+        let queue = QueueClaim {
+            item_id: claim.item_id,
+            fencing_token: claim.fencing_token,
+            lease_ms: self.lease.as_millis() as u64,
+        };
+        let tasks = LocalTasks::new(&self.app);
+        let out = crate::runner::execute(
+            &self.app,
+            &self.definition,
+            &tasks,
+            &document,
+            serde_json::json!(queue),
+            self.time_scale,
         )
-        .await?;
-        let outcome = persist(
-            &self.deps,
-            &self.target,
-            &out,
-            Some(claim.fencing_token),
-            Some(self.lease),
-        )
-        .await?;
+        .await
+        .map_err(|f| StageError::Execution {
+            error: f.error,
+            cause: f.cause,
+        })?;
         tracing::debug!(
             item_id = claim.item_id,
-            outcome = outcome.name(),
+            outcome = out.pointer("/persist/persisted").and_then(|v| v.as_str()),
             "persisted"
         );
         Ok(())

@@ -118,3 +118,20 @@ pub async fn cleanup(env: &str) {
 pub fn samples_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../samples"))
 }
+
+/// The app a process with `cfg` builds (no database), artefacts in a scratch folder:
+/// for tests of how the configuration turns into connections and caches.
+pub async fn app_for(cfg: &Config) -> lexpipe::app::App {
+    lexpipe::app::App::build(
+        cfg.clone(),
+        lexpipe::app::AppOptions {
+            default_artefacts: Some(lexpipe::config::BlobLocation::Folder(
+                std::env::temp_dir().join("lexpipe-test-artefacts"),
+            )),
+            skip_database: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("the app builds")
+}

@@ -138,7 +138,7 @@ pub async fn count(pool: &PgPool, query: &str) -> i64 {
 /// specification the persistence tests check against): one per page, chunk, canonical
 /// entity and mention; edges document → chunk, chunk → next chunk, chunk → mention and
 /// mention → entity.
-pub fn one_copy_of(out: &lexpipe::runner::DocumentOutput) -> lexpipe::store::persist::RowCounts {
+pub fn one_copy_of(out: &lexpipe::model::DocumentOutput) -> lexpipe::store::persist::RowCounts {
     let chunks = out.chunks.len() as u64;
     let mentions = out.mentions.len() as u64;
     lexpipe::store::persist::RowCounts {

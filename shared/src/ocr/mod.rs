@@ -58,14 +58,25 @@ pub enum OcrError {
     Corrupt(String),
 }
 
+/// Stable names of [`OcrError`] variants, for status output and Step Functions
+/// `ErrorEquals`.
+pub mod error_types {
+    pub const EMPTY: &str = "EmptyDocument";
+    pub const NOT_PDF: &str = "NotPdf";
+    pub const ENCRYPTED: &str = "EncryptedPdf";
+    pub const CORRUPT: &str = "CorruptPdf";
+    /// Every name above.
+    pub const ALL: [&str; 4] = [EMPTY, NOT_PDF, ENCRYPTED, CORRUPT];
+}
+
 impl OcrError {
-    /// Stable name for status output and Step Functions `ErrorEquals`.
+    /// Stable name, one of [`error_types::ALL`].
     pub fn error_type(&self) -> &'static str {
         match self {
-            OcrError::Empty => "EmptyDocument",
-            OcrError::NotPdf(_) => "NotPdf",
-            OcrError::Encrypted => "EncryptedPdf",
-            OcrError::Corrupt(_) => "CorruptPdf",
+            OcrError::Empty => error_types::EMPTY,
+            OcrError::NotPdf(_) => error_types::NOT_PDF,
+            OcrError::Encrypted => error_types::ENCRYPTED,
+            OcrError::Corrupt(_) => error_types::CORRUPT,
         }
     }
 }

@@ -121,6 +121,14 @@ pub mod error_types {
     pub const CORRUPT: &str = "IdempotencyCorrupt";
     pub const SUPERSEDED: &str = "IdempotencySuperseded";
     pub const INVALID_RESULT: &str = "IdempotencyInvalidResult";
+    /// Every name above.
+    pub const ALL: [&str; 5] = [
+        UNAVAILABLE,
+        PAYLOAD_MISMATCH,
+        CORRUPT,
+        SUPERSEDED,
+        INVALID_RESULT,
+    ];
 }
 
 /// Why an idempotency check or record did not happen. Never means "proceed".

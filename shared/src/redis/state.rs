@@ -58,7 +58,7 @@ use super::conn::{RedisHandle, RedisUnavailable};
 use super::keys::{KeyBuilder, KeyPart};
 use crate::config::{ConfigError, Vars};
 
-/// Documents are identified by UUID (see [`crate::runner::document_uuid`]); re-exported so
+/// Documents are identified by UUID (see [`crate::model::document_uuid`]); re-exported so
 /// that callers without a `uuid` dependency can parse one.
 pub use uuid::Uuid;
 

@@ -1,13 +1,23 @@
-//! Entity stage: per chunk, cached by the chunk's content hash and the extractor's name
-//! and version, so unchanged chunks of a re-uploaded document are not extracted again.
+//! `extract-entities`: the mentions of one batch of chunks, each chunk cached by its
+//! content hash and the extractor's name and version, so the unchanged chunks of a
+//! re-uploaded document are not extracted again; the batch's result is the artefact
+//! `processed/{sha}/entities-{extractor}-{lineage}-b{index}.json.zst`.
+//!
+//! Mentions stay relative to their chunk here; `resolve-entities` places them in the
+//! document ([`place_mentions`]) once every batch is done.
 
 use std::collections::HashSet;
 
+use serde::{Deserialize, Serialize};
+
+use crate::app::App;
 use crate::extract::RuleExtractor;
 use crate::model::{Chunk, Mention, RawMention};
 use crate::redis::{CacheSpec, KeyPart};
 
-use super::Deps;
+use super::artefact;
+use super::chunk::Batch;
+use super::{DocumentRef, StageError, Work};
 
 /// Longest mention the overlap check looks back for.
 const MAX_MENTION_CHARS: usize = 1000;
@@ -17,18 +27,41 @@ pub const NAMESPACE: &str = "chunk";
 /// Bump when the stored shape changes.
 pub const SCHEMA: u32 = 1;
 
-/// Mentions of the whole document, and how many chunks were served from the cache.
-#[derive(Debug, Clone, PartialEq)]
+/// Input of `extract-entities`: one Map item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Input {
+    pub document: DocumentRef,
+    /// Key of the chunks artefact.
+    pub chunks: String,
+    pub batch: Batch,
+}
+
+/// Output of `extract-entities`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Output {
-    pub mentions: Vec<Mention>,
-    pub chunks_computed: usize,
-    pub chunks_cached: usize,
+    /// Key of the batch artefact (a [`BatchMentions`]).
+    pub artefact: String,
+    pub batch: usize,
+    pub mentions: usize,
+    /// Per chunk: extracted now or reused.
+    pub work: Work,
+}
+
+/// The artefact of one batch: each chunk's id and its chunk-relative mentions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchMentions {
+    pub chunks: Vec<(String, Vec<RawMention>)>,
+}
+
+/// The extractor's name and version, as in keys.
+pub fn extractor_id() -> String {
+    format!("{}-{}", RuleExtractor::NAME, RuleExtractor::VERSION)
 }
 
 /// The cache key of one chunk's entities.
-pub fn cache_key(deps: &Deps, chunk: &Chunk) -> String {
-    let extractor = format!("{}-{}", RuleExtractor::NAME, RuleExtractor::VERSION);
-    deps.cache.keys().key(
+pub fn cache_key(app: &App, chunk: &Chunk) -> String {
+    let extractor = extractor_id();
+    app.cache.keys().key(
         NAMESPACE,
         SCHEMA,
         &[
@@ -39,24 +72,85 @@ pub fn cache_key(deps: &Deps, chunk: &Chunk) -> String {
     )
 }
 
-/// Extracts every chunk (concurrently, as blocking work) and places the mentions in the
-/// document: offsets shifted to document offsets, duplicates from chunk overlaps removed.
-#[tracing::instrument(skip_all, fields(stage = "extract_entities", chunks = chunks.len()))]
-pub async fn run(deps: &Deps, chunks: &[Chunk]) -> Output {
-    let mut per_chunk = Vec::with_capacity(chunks.len());
-    let mut computed = 0;
-    let mut cached = 0;
+/// The artefact key of a batch.
+pub fn artefact_key(content_sha256: &str, chunks_key: &str, batch: &Batch) -> String {
+    let lineage = artefact::lineage(&[chunks_key, &format!("{}+{}", batch.first, batch.count)]);
+    artefact::key(
+        content_sha256,
+        &format!("entities-{}-{lineage}-b{:04}", extractor_id(), batch.index),
+    )
+}
+
+/// Extracts the mentions of one batch of chunks.
+///
+/// # Errors
+/// The chunks artefact is missing or the batch lies outside it; the blob store failed.
+#[tracing::instrument(skip_all, fields(document_uuid = %input.document.document_uuid, stage = "extract_entities", batch = input.batch.index))]
+pub async fn run(app: &App, input: Input) -> Result<Output, StageError> {
+    input.document.validate()?;
+    let batch = input.batch;
+    let key = artefact_key(&input.document.content_sha256, &input.chunks, &batch);
+    let mut work = Work::default();
+    let produced = artefact::produce(app, &key, None, || async {
+        let chunks: Vec<Chunk> = artefact::load(app, &input.chunks).await?;
+        let Some(mine) = chunks.get(batch.first..batch.first + batch.count) else {
+            return Err(StageError::InvalidInput {
+                message: format!(
+                    "batch {} (chunks {}..{}) lies outside the {} chunks",
+                    batch.index,
+                    batch.first,
+                    batch.first + batch.count,
+                    chunks.len()
+                ),
+            });
+        };
+        let (per_chunk, w) = extract_chunks(app, mine).await;
+        work = w;
+        // A partial batch is never written: the artefact would keep the gap forever.
+        let per_chunk = per_chunk
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|message| StageError::Internal {
+                stage: "extract_entities",
+                message,
+            })?;
+        Ok(BatchMentions {
+            chunks: mine.iter().map(|c| c.id.clone()).zip(per_chunk).collect(),
+        })
+    })
+    .await?;
+    if produced.reused {
+        work = Work {
+            computed: 0,
+            reused: batch.count as u64,
+        };
+    }
+    Ok(Output {
+        artefact: key,
+        batch: batch.index,
+        mentions: produced.value.chunks.iter().map(|(_, m)| m.len()).sum(),
+        work,
+    })
+}
+
+/// Extracts every chunk (concurrently, as blocking work) through the per-chunk cache:
+/// each chunk's mentions (or why the extractor failed on it: never cached), and how many
+/// chunks were extracted or reused.
+pub async fn extract_chunks(
+    app: &App,
+    chunks: &[Chunk],
+) -> (Vec<Result<Vec<RawMention>, String>>, Work) {
     let futures = chunks.iter().map(|chunk| {
         let spec = CacheSpec {
             namespace: NAMESPACE,
-            key: cache_key(deps, chunk),
+            key: cache_key(app, chunk),
             schema: SCHEMA,
-            ttl: deps.config.cache.ttl_entities,
+            ttl: app.config.cache.ttl_entities,
         };
-        let extractor = deps.extractor.clone();
+        let extractor = app.extractor.clone();
         let text = chunk.text.clone();
         async move {
-            deps.cache
+            app.cache
                 .get_or_compute(&spec, || async move {
                     tokio::task::spawn_blocking(move || extractor.extract(&text))
                         .await
@@ -66,28 +160,29 @@ pub async fn run(deps: &Deps, chunks: &[Chunk]) -> Output {
         }
     });
     let results = futures::future::join_all(futures).await;
+    let mut work = Work::default();
+    let mut out = Vec::with_capacity(chunks.len());
     for (chunk, result) in chunks.iter().zip(results) {
         match result {
             Ok(c) => {
                 if c.source.is_cached() {
-                    cached += 1;
+                    work.reused += 1;
                 } else {
-                    computed += 1;
+                    work.computed += 1;
                 }
-                per_chunk.push((chunk, c.value));
+                out.push(Ok(c.value));
             }
             Err(e) => {
-                // The extractor panicked: that chunk yields nothing, the rest go on.
                 tracing::error!(chunk = %chunk.id, error = %e, "entity extraction failed for a chunk");
-                computed += 1;
+                work.computed += 1;
+                out.push(Err(format!(
+                    "the extractor failed on chunk {}: {e}",
+                    chunk.id
+                )));
             }
         }
     }
-    Output {
-        mentions: place_mentions(&per_chunk),
-        chunks_computed: computed,
-        chunks_cached: cached,
-    }
+    (out, work)
 }
 
 /// Shifts chunk-relative mentions to document offsets, drops the copies that chunk

@@ -1,26 +1,41 @@
-//! The pipeline's stages, each `run(deps, input)`, with its caching.
+//! The pipeline's stages, each a step: `run(app, Input) -> Result<Output, StageError>`.
 //!
-//! A stage takes only what it uses ([`Deps`]) and returns its output with where it came
-//! from (computed or cache), so that the runner can report per-stage reuse. The local
-//! runner ([`crate::runner`]) calls them in order; the Lambda functions will call the same
-//! functions with inputs read from the state machine's JSON.
+//! `Input` and `Output` are serde types that are the state machine's JSON
+//! (`statemachine/pipeline.asl.json`): ids and pointers only (document uuid, content
+//! hash, source location, artefact keys, counts), never document text, so that every
+//! payload stays far below Step Functions' 256 KiB. What a step produces is a durable
+//! artefact in the blob store ([`artefact`]), content-addressed under
+//! `processed/{content_sha256}/`; a step whose artefact exists returns it without
+//! recomputing, even after Redis was flushed. Redis stays the fast path in front (the
+//! caches with single flight).
+//!
+//! The same step is called by a Lambda function, by the local state machine runner
+//! ([`crate::pipeline`]) and by tests.
+//!
+//! ## Layout
+//! - [`artefact`]: keys, encoding and `produce` (cache → artefact → compute).
+//! - [`ocr`]: `ocr-start` and `ocr-poll`.
+//! - [`chunk`], [`entities`] (one batch of chunks), [`resolve`], [`structured`].
+//! - [`persist`]: JSON file and PostgreSQL, exactly once per result.
+//! - [`mark_failed`]: records why a document failed.
 
+pub mod artefact;
 pub mod chunk;
 pub mod entities;
+pub mod mark_failed;
 pub mod ocr;
 pub mod persist;
 pub mod resolve;
+pub mod structured;
 
-use std::sync::Arc;
+use serde::{Deserialize, Serialize};
 
-use crate::chunk::ChunkConfig;
-use crate::config::Config;
-use crate::extract::RuleExtractor;
 use crate::ocr::OcrError;
-use crate::redis::Cache;
+use crate::store::blob::BlobError;
 
 /// Called before each stage of each document: the seam for fault injection (tests make
-/// a stage fail once to prove resume) and for drills. The default does nothing.
+/// a stage fail once to prove resume, retry and catch) and for drills. The default does
+/// nothing.
 pub trait StageHooks: Send + Sync + std::fmt::Debug {
     /// Return an error to make `stage` fail for `document_uuid`.
     ///
@@ -38,68 +53,181 @@ pub struct NoHooks;
 
 impl StageHooks for NoHooks {}
 
-/// What the stages need, built once per process and lent to each call.
-#[derive(Clone)]
-pub struct Deps {
-    pub config: Arc<Config>,
-    pub cache: Arc<Cache>,
-    pub extractor: Arc<RuleExtractor>,
-    pub chunking: ChunkConfig,
-    pub hooks: Arc<dyn StageHooks>,
-    /// Per-document progress (`doc_state`), when Redis state tracking is on.
-    pub states: Option<Arc<dyn crate::redis::state::DocumentStates>>,
-}
-
-impl std::fmt::Debug for Deps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Deps")
-            .field("cache", &self.cache)
-            .field("chunking", &self.chunking)
-            .field("hooks", &self.hooks)
-            .field("states", &self.states.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Deps {
-    pub fn new(config: Arc<Config>, cache: Arc<Cache>) -> Deps {
-        let chunking = ChunkConfig {
-            min_chars: config.chunk.min_chars,
-            max_chars: config.chunk.max_chars,
-            overlap_chars: config.chunk.overlap_chars,
-        };
-        Deps {
-            config,
-            cache,
-            extractor: Arc::new(RuleExtractor::new()),
-            chunking,
-            hooks: Arc::new(NoHooks),
-            states: None,
-        }
-    }
-}
-
-/// Stage names, as used in summaries, document state and the state machine.
+/// Stage names, as used in summaries, document state and counters.
 pub mod names {
     pub const OCR: &str = "ocr";
     pub const CHUNK: &str = "chunk";
     pub const ENTITIES: &str = "extract_entities";
     pub const RESOLVE: &str = "resolve_entities";
+    pub const STRUCTURED: &str = "extract_structured";
     pub const PERSIST: &str = "persist";
     /// The analysis stages, in pipeline order.
-    pub const ALL: [&str; 4] = [OCR, CHUNK, ENTITIES, RESOLVE];
-    /// Every stage of a queued document, persist included.
-    pub const WITH_PERSIST: [&str; 5] = [OCR, CHUNK, ENTITIES, RESOLVE, PERSIST];
+    pub const ANALYSIS: [&str; 5] = [OCR, CHUNK, ENTITIES, RESOLVE, STRUCTURED];
+    /// Every stage of a document, in pipeline order.
+    pub const ALL: [&str; 6] = [OCR, CHUNK, ENTITIES, RESOLVE, STRUCTURED, PERSIST];
 }
 
-/// Why a stage failed for a document. Each variant is terminal (retrying the same bytes
+/// Task names: the functions the state machine calls (Lambda function names in the
+/// cloud, in-process steps locally), and the stage each one records.
+pub mod tasks {
+    pub const OCR_START: &str = "ocr-start";
+    pub const OCR_POLL: &str = "ocr-poll";
+    pub const CHUNK: &str = "chunk";
+    pub const EXTRACT_ENTITIES: &str = "extract-entities";
+    pub const RESOLVE_ENTITIES: &str = "resolve-entities";
+    pub const EXTRACT_STRUCTURED: &str = "extract-structured";
+    pub const PERSIST: &str = "persist";
+    pub const MARK_FAILED: &str = "mark-failed";
+    /// Every task.
+    pub const ALL: [&str; 8] = [
+        OCR_START,
+        OCR_POLL,
+        CHUNK,
+        EXTRACT_ENTITIES,
+        RESOLVE_ENTITIES,
+        EXTRACT_STRUCTURED,
+        PERSIST,
+        MARK_FAILED,
+    ];
+}
+
+/// Which document a step works on, and where its bytes are: what every step receives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentRef {
+    /// [`crate::model::document_uuid`] of the content hash.
+    pub document_uuid: uuid::Uuid,
+    /// Hex SHA-256 of the document's bytes.
+    pub content_sha256: String,
+    /// Where the bytes are: a path, or `s3://bucket/key`.
+    pub source: String,
+}
+
+impl DocumentRef {
+    /// A reference to the document with these bytes' hash at `source`.
+    pub fn new(content_sha256: &str, source: &str) -> DocumentRef {
+        DocumentRef {
+            document_uuid: crate::model::document_uuid(content_sha256),
+            content_sha256: content_sha256.to_string(),
+            source: source.to_string(),
+        }
+    }
+
+    /// Checks what a step must be able to trust: a SHA-256 in hex, and the uuid that
+    /// belongs to it.
+    ///
+    /// # Errors
+    /// [`StageError::InvalidInput`] naming the field.
+    pub fn validate(&self) -> Result<(), StageError> {
+        let sha = &self.content_sha256;
+        if sha.len() != 64
+            || !sha
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(StageError::InvalidInput {
+                message: "document.content_sha256 is not 64 lowercase hex digits".into(),
+            });
+        }
+        if crate::model::document_uuid(sha) != self.document_uuid {
+            return Err(StageError::InvalidInput {
+                message: "document.document_uuid does not belong to document.content_sha256".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// How much of a step's work was done now and how much was reused (a cache hit, a
+/// result another task computed, or an artefact already written). Reported per stage in
+/// the run summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Work {
+    pub computed: u64,
+    pub reused: u64,
+}
+
+impl Work {
+    /// One unit of work, computed or reused.
+    pub fn one(reused: bool) -> Work {
+        if reused {
+            Work {
+                computed: 0,
+                reused: 1,
+            }
+        } else {
+            Work {
+                computed: 1,
+                reused: 0,
+            }
+        }
+    }
+}
+
+/// The stable error names Step Functions `Retry`/`Catch` match on, and status shows.
+/// A test checks that every `ErrorEquals` in `statemachine/` names one of them.
+pub mod errors {
+    pub const READ_ERROR: &str = "ReadError";
+    pub const WRITE_ERROR: &str = "WriteError";
+    pub const DOCUMENT_TOO_LARGE: &str = "DocumentTooLarge";
+    pub const INTERNAL_ERROR: &str = "InternalError";
+    pub const INJECTED_FAILURE: &str = "InjectedFailure";
+    pub const CONTENT_CHANGED: &str = "ContentChanged";
+    pub const INVALID_INPUT: &str = "InvalidInput";
+    pub const ARTEFACT_MISSING: &str = "ArtefactMissing";
+    pub const BLOB_STORE_UNAVAILABLE: &str = "BlobStoreUnavailable";
+    pub const BLOB_STORE_ERROR: &str = "BlobStoreError";
+    /// Raised by the state machine itself when OCR polling exceeds its cap.
+    pub const OCR_TIMEOUT: &str = "OcrTimeout";
+
+    /// Every name a step can return: these, the OCR errors and the database and
+    /// idempotency errors.
+    pub fn all() -> Vec<&'static str> {
+        let mut v = vec![
+            READ_ERROR,
+            WRITE_ERROR,
+            DOCUMENT_TOO_LARGE,
+            INTERNAL_ERROR,
+            INJECTED_FAILURE,
+            CONTENT_CHANGED,
+            INVALID_INPUT,
+            ARTEFACT_MISSING,
+            BLOB_STORE_UNAVAILABLE,
+            BLOB_STORE_ERROR,
+            OCR_TIMEOUT,
+        ];
+        v.extend(crate::ocr::error_types::ALL);
+        v.extend(crate::store::db::error_types::ALL);
+        v.extend(crate::redis::idempotency::error_types::ALL);
+        v
+    }
+
+    /// Names of errors worth retrying: the same call may succeed later.
+    pub fn is_retryable(name: &str) -> bool {
+        [
+            READ_ERROR,
+            INTERNAL_ERROR,
+            BLOB_STORE_UNAVAILABLE,
+            crate::store::db::error_types::UNAVAILABLE,
+            crate::store::db::error_types::CONFLICT,
+            crate::redis::idempotency::error_types::UNAVAILABLE,
+            crate::redis::idempotency::error_types::SUPERSEDED,
+        ]
+        .contains(&name)
+    }
+}
+
+/// Why a stage failed for a document. Each variant is terminal (retrying the same input
 /// gives the same answer) or retryable, and has a stable `error_type` name.
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
     #[error("{0}")]
     Ocr(#[from] OcrError),
+    /// The document could not be read. Retryable: a file system or network hiccup.
     #[error("cannot read {what}: {message}")]
     Read { what: String, message: String },
+    /// An output could not be written (disk full, permissions). Terminal.
+    #[error("cannot write {what}: {message}")]
+    Write { what: String, message: String },
     #[error("file is {size} bytes, over the limit of {limit} bytes")]
     TooLarge { size: u64, limit: u64 },
     #[error("internal error in stage {stage}: {message}")]
@@ -111,11 +239,26 @@ pub enum StageError {
     Db(#[from] crate::store::db::DbError),
     #[error("{0}")]
     Idempotency(#[from] crate::redis::idempotency::IdempotencyError),
+    /// The blob store failed (artefacts, or an S3 input).
+    #[error("{0}")]
+    Blob(#[from] BlobError),
+    /// An artefact a step needs is not in the store (deleted, or another store was
+    /// configured between steps). Terminal.
+    #[error("artefact {key} is missing from the artefact store")]
+    ArtefactMissing { key: String },
+    /// A step's input is malformed (a state machine or caller bug). Terminal.
+    #[error("invalid step input: {message}")]
+    InvalidInput { message: String },
     /// The queued file no longer has the content it was enqueued with. Terminal: enqueue
     /// the new content instead.
     #[error("{what} changed since it was enqueued (its content hash differs)")]
     ContentChanged { what: String },
+    /// A state machine execution ended in failure: the name and cause of the error that
+    /// ended it (the step's own, or one the state machine raised).
+    #[error("{cause}")]
+    Execution { error: String, cause: String },
     /// A failure injected through [`StageHooks`] (fault injection in tests and drills).
+    /// Terminal, so that the state machine does not retry it away.
     #[error("stage {stage} failed: {message}")]
     Injected {
         stage: &'static str,
@@ -123,32 +266,110 @@ pub enum StageError {
     },
 }
 
+impl From<crate::store::source::SourceError> for StageError {
+    fn from(e: crate::store::source::SourceError) -> StageError {
+        use crate::store::source::SourceError;
+        match e {
+            SourceError::Read { what, message } => StageError::Read { what, message },
+            SourceError::TooLarge { size, limit } => StageError::TooLarge { size, limit },
+            SourceError::Blob(b) => StageError::Blob(b),
+        }
+    }
+}
+
 impl StageError {
     /// Stable name, matched by Step Functions `Retry`/`Catch` and shown in status.
-    pub fn error_type(&self) -> &'static str {
+    pub fn error_type(&self) -> &str {
         match self {
+            StageError::Execution { error, .. } => error,
             StageError::Ocr(e) => e.error_type(),
-            StageError::Read { .. } => "ReadError",
-            StageError::TooLarge { .. } => "DocumentTooLarge",
-            StageError::Internal { .. } => "InternalError",
+            StageError::Read { .. } => errors::READ_ERROR,
+            StageError::Write { .. } => errors::WRITE_ERROR,
+            StageError::TooLarge { .. } => errors::DOCUMENT_TOO_LARGE,
+            StageError::Internal { .. } => errors::INTERNAL_ERROR,
             StageError::Db(e) => e.error_type(),
             StageError::Idempotency(e) => e.error_type(),
-            StageError::Injected { .. } => "InjectedFailure",
-            StageError::ContentChanged { .. } => "ContentChanged",
+            StageError::Blob(BlobError::Unavailable { .. }) => errors::BLOB_STORE_UNAVAILABLE,
+            StageError::Blob(_) => errors::BLOB_STORE_ERROR,
+            StageError::ArtefactMissing { .. } => errors::ARTEFACT_MISSING,
+            StageError::InvalidInput { .. } => errors::INVALID_INPUT,
+            StageError::Injected { .. } => errors::INJECTED_FAILURE,
+            StageError::ContentChanged { .. } => errors::CONTENT_CHANGED,
         }
     }
 
     /// Would the same call succeed later?
     pub fn is_retryable(&self) -> bool {
-        match self {
-            StageError::Read { .. } | StageError::Internal { .. } | StageError::Injected { .. } => {
-                true
-            }
-            StageError::Db(e) => e.is_retryable(),
-            StageError::Idempotency(e) => e.is_retryable(),
-            StageError::Ocr(_)
-            | StageError::TooLarge { .. }
-            | StageError::ContentChanged { .. } => false,
+        errors::is_retryable(self.error_type())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_type_is_listed_and_retryability_follows_the_name() {
+        let all = errors::all();
+        let samples = [
+            StageError::Read {
+                what: "x".into(),
+                message: "y".into(),
+            },
+            StageError::Write {
+                what: "x".into(),
+                message: "y".into(),
+            },
+            StageError::TooLarge { size: 2, limit: 1 },
+            StageError::Internal {
+                stage: "ocr",
+                message: "x".into(),
+            },
+            StageError::Blob(BlobError::Unavailable {
+                location: "s3://b/k".into(),
+                message: "timeout".into(),
+            }),
+            StageError::Blob(BlobError::Write {
+                location: "s3://b/k".into(),
+                message: "denied".into(),
+            }),
+            StageError::ArtefactMissing { key: "k".into() },
+            StageError::InvalidInput {
+                message: "x".into(),
+            },
+            StageError::ContentChanged { what: "x".into() },
+            StageError::Injected {
+                stage: "ocr",
+                message: "x".into(),
+            },
+            StageError::Ocr(OcrError::Empty),
+        ];
+        for e in &samples {
+            assert!(
+                all.contains(&e.error_type()),
+                "{} not listed",
+                e.error_type()
+            );
         }
+        assert!(samples[0].is_retryable());
+        assert!(samples[4].is_retryable());
+        assert!(!samples[5].is_retryable());
+        assert!(!samples[9].is_retryable(), "injected failures are terminal");
+    }
+
+    #[test]
+    fn a_document_ref_must_carry_the_uuid_of_its_hash() {
+        let sha = crate::text::sha256_hex(b"x");
+        let good = DocumentRef::new(&sha, "a.pdf");
+        assert!(good.validate().is_ok());
+        let mut bad = good.clone();
+        bad.document_uuid = uuid::Uuid::nil();
+        assert_eq!(
+            bad.validate().unwrap_err().error_type(),
+            errors::INVALID_INPUT
+        );
+        let mut bad = good;
+        bad.content_sha256 = "ABC".into();
+        assert!(bad.validate().is_err());
     }
 }

@@ -1,4 +1,6 @@
-//! Persist stage: a document's results into PostgreSQL, exactly once per result.
+//! `persist`: a document's results assembled from the artefacts, written as one JSON
+//! file (when the process has an output folder) and into PostgreSQL (when it has a
+//! database), exactly once per result.
 //!
 //! Guarded by an idempotency record (operation `persist`, key = document + content +
 //! pipeline version) so that a retried or duplicated call returns the stored answer
@@ -6,15 +8,173 @@
 //! are the backstop when Redis is unavailable, and the fencing token makes the database
 //! refuse a write from a worker whose lease was taken over.
 
+use std::path::{Path, PathBuf};
+
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
+use crate::app::App;
+use crate::model::{Chunk, ChunkOutput, DocumentOutput, OcrResult, StructuredData};
 use crate::redis::idempotency::{Idempotency, IdempotencyError, Outcome};
-use crate::runner::DocumentOutput;
 use crate::store::persist::{PersistReport, persist_document};
 use crate::text::sha256_hex;
 
-use super::StageError;
+use super::artefact;
+use super::resolve::Resolution;
+use super::structured::Pointer;
+use super::{DocumentRef, StageError, Work};
+
+/// The queue claim a worker holds on the document: writes carry its fencing token, and
+/// the idempotency record lapses with its lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueClaim {
+    pub item_id: i64,
+    pub fencing_token: u64,
+    pub lease_ms: u64,
+}
+
+/// Input of `persist`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Input {
+    pub document: DocumentRef,
+    pub ocr: Pointer,
+    pub chunks: Pointer,
+    pub resolution: Pointer,
+    pub structured: Pointer,
+    /// Present when a queue worker runs the document.
+    #[serde(default)]
+    pub queue: Option<QueueClaim>,
+}
+
+/// Output of `persist`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Output {
+    /// With a database: `written`, `already_done` or `in_progress`; null without one.
+    pub persisted: Option<String>,
+    /// The JSON file written, when the process has an output folder.
+    pub output: Option<String>,
+    pub work: Work,
+}
+
+fn required(p: &Pointer, what: &str) -> Result<String, StageError> {
+    p.artefact.clone().ok_or_else(|| StageError::InvalidInput {
+        message: format!("{what}.artefact is missing"),
+    })
+}
+
+/// The document's results, from the artefacts the earlier steps wrote.
+///
+/// # Errors
+/// An artefact is missing; the blob store failed.
+pub async fn assemble(app: &App, input: &Input) -> Result<DocumentOutput, StageError> {
+    let ocr: OcrResult = artefact::load(app, &required(&input.ocr, "ocr")?).await?;
+    let chunks: Vec<Chunk> = artefact::load(app, &required(&input.chunks, "chunks")?).await?;
+    let res: Resolution = artefact::load(app, &required(&input.resolution, "resolution")?).await?;
+    let structured: StructuredData =
+        artefact::load(app, &required(&input.structured, "structured")?).await?;
+    let doc = &input.document;
+    Ok(DocumentOutput {
+        document_uuid: doc.document_uuid.to_string(),
+        source: doc.source.clone(),
+        content_sha256: doc.content_sha256.clone(),
+        ocr_method: ocr.method,
+        pages: ocr.pages,
+        chunks: chunks.iter().map(ChunkOutput::from).collect(),
+        mentions: res.mentions,
+        entities: res.entities,
+        structured: Some(structured),
+        producer: format!("lexpipe/{}", env!("CARGO_PKG_VERSION")),
+    })
+}
+
+/// Writes the document's results where this process keeps them.
+///
+/// # Errors
+/// An artefact is missing; the output file cannot be written; the database refused.
+#[tracing::instrument(skip_all, fields(document_uuid = %input.document.document_uuid, stage = "persist"))]
+pub async fn step(app: &App, input: Input) -> Result<Output, StageError> {
+    input.document.validate()?;
+    let out = assemble(app, &input).await?;
+    let mut reused = true;
+    let mut output = None;
+    if let Some(dir) = &app.output_dir {
+        let file = dir.join(output_file_name(&out.source, &out.document_uuid));
+        let wrote = write_json_if_changed(&file, &out)
+            .await
+            .map_err(|e| StageError::Write {
+                what: file.display().to_string(),
+                message: e.to_string(),
+            })?;
+        reused &= !wrote;
+        output = Some(file.display().to_string());
+    }
+    let mut persisted = None;
+    if let Some(pool) = &app.db {
+        let claim = input.queue;
+        let outcome = run_owned(
+            pool,
+            app.idempotency.as_deref(),
+            &out,
+            claim.map(|c| c.fencing_token),
+            claim.map(|c| std::time::Duration::from_millis(c.lease_ms)),
+        )
+        .await?;
+        reused &= !matches!(outcome, PersistOutcome::Written { .. });
+        persisted = Some(outcome.name().to_string());
+    }
+    Ok(Output {
+        persisted,
+        output,
+        work: Work::one(reused),
+    })
+}
+
+/// `{file stem, made safe}-{first 8 of uuid}.json`: readable, and unique per content.
+/// `source` is a path or an `s3://` URL.
+pub fn output_file_name(source: &str, uuid: &str) -> String {
+    let stem = Path::new(source)
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let safe: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
+    format!(
+        "{}-{}.json",
+        if safe.is_empty() { "document" } else { &safe },
+        &uuid[..8.min(uuid.len())]
+    )
+}
+
+/// Writes `value` as pretty JSON to `path` atomically, unless the file already holds
+/// exactly those bytes. True when it wrote.
+async fn write_json_if_changed<T: Serialize>(path: &PathBuf, value: &T) -> std::io::Result<bool> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
+    if let Ok(existing) = tokio::fs::read(path).await
+        && existing == bytes
+    {
+        return Ok(false);
+    }
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent).await?;
+    }
+    let tmp = path.with_extension(format!(
+        "tmp-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    tokio::fs::write(&tmp, bytes).await?;
+    tokio::fs::rename(&tmp, path).await?;
+    Ok(true)
+}
 
 /// Idempotency operation name.
 pub const OPERATION: &str = "persist";
@@ -70,12 +230,13 @@ pub async fn run_owned(
 /// instead of colliding with the record of the old one.
 pub fn pipeline_version() -> String {
     format!(
-        "ocr{}-{}.chunk{}.rules{}.resolve{}",
+        "ocr{}-{}.chunk{}.rules{}.resolve{}.structured{}",
         super::ocr::SCHEMA,
         crate::ocr::PDF_TEXT_VERSION,
         crate::chunk::CHUNKER_VERSION,
         crate::extract::RuleExtractor::VERSION,
-        crate::resolve::RESOLVER_VERSION
+        crate::resolve::RESOLVER_VERSION,
+        super::structured::VERSION
     )
 }
 

@@ -1,17 +1,66 @@
-//! Resolution stage: mentions → canonical entities, cached by a hash of the mention set
-//! (and the resolver version), so an unchanged document is not resolved again.
+//! `resolve-entities`: the batches' mentions placed in the document, then resolved into
+//! canonical entities; cached by a hash of the mention set (and the resolver version),
+//! so an unchanged document is not resolved again. The artefact
+//! (`processed/{sha}/resolution-r{RESOLVER_VERSION}-{context}.json.zst`) holds both the
+//! placed mentions and the entities.
 
-use crate::model::{CanonicalEntity, Mention};
-use crate::redis::{CacheSpec, Cached, KeyPart};
+use serde::{Deserialize, Serialize};
+
+use crate::app::App;
+use crate::model::{CanonicalEntity, Chunk, Mention};
+use crate::redis::{CacheSpec, KeyPart};
 use crate::resolve::{RESOLVER_VERSION, resolve};
 use crate::text::sha256_hex;
 
-use super::Deps;
+use super::artefact;
+use super::entities::{self, BatchMentions};
+use super::{DocumentRef, StageError, Work};
 
 /// Namespace of resolution results.
 pub const NAMESPACE: &str = "resolution";
-/// Bump when the stored shape changes.
-pub const SCHEMA: u32 = 1;
+/// Bump when the stored shape changes. 2: mentions stored beside the entities.
+pub const SCHEMA: u32 = 2;
+
+/// The chunk step's output, as far as this step reads it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChunksPointer {
+    pub artefact: String,
+}
+
+/// A batch's output, as far as this step reads it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchPointer {
+    pub artefact: String,
+    /// Mentions in the batch (for the document state's count).
+    #[serde(default)]
+    pub mentions: u64,
+}
+
+/// Input of `resolve-entities`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Input {
+    pub document: DocumentRef,
+    pub chunks: ChunksPointer,
+    /// The Map's results, in batch order.
+    pub entities: Vec<BatchPointer>,
+}
+
+/// Output of `resolve-entities`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Output {
+    /// Key of the resolution artefact (a [`Resolution`]).
+    pub artefact: String,
+    pub mentions: usize,
+    pub entities: usize,
+    pub work: Work,
+}
+
+/// The artefact: mentions placed in the document and the entities they resolve to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resolution {
+    pub mentions: Vec<Mention>,
+    pub entities: Vec<CanonicalEntity>,
+}
 
 /// Hash of everything that changes the resolution: the resolver version and, for each
 /// mention, its id, kind, text, normalised value and position.
@@ -26,30 +75,60 @@ pub fn context_hash(mentions: &[Mention]) -> String {
     sha256_hex(buf)
 }
 
-/// Canonical entities of a document whose content hash is `document_sha256`.
-#[tracing::instrument(skip_all, fields(stage = "resolve_entities", mentions = mentions.len()))]
-pub async fn run(
-    deps: &Deps,
-    document_sha256: &str,
-    mentions: &[Mention],
-) -> Cached<Vec<CanonicalEntity>> {
-    let ctx = context_hash(mentions);
+/// Places the mentions of every batch and resolves them.
+///
+/// # Errors
+/// An artefact is missing; the blob store failed.
+#[tracing::instrument(skip_all, fields(document_uuid = %input.document.document_uuid, stage = "resolve_entities"))]
+pub async fn run(app: &App, input: Input) -> Result<Output, StageError> {
+    input.document.validate()?;
+    let sha = &input.document.content_sha256;
+    let chunks: Vec<Chunk> = artefact::load(app, &input.chunks.artefact).await?;
+    let by_id: std::collections::HashMap<&str, &Chunk> =
+        chunks.iter().map(|c| (c.id.as_str(), c)).collect();
+    let mut per_chunk = Vec::with_capacity(chunks.len());
+    for b in &input.entities {
+        let batch: BatchMentions = artefact::load(app, &b.artefact).await?;
+        for (id, raws) in batch.chunks {
+            let chunk = by_id
+                .get(id.as_str())
+                .ok_or_else(|| StageError::InvalidInput {
+                    message: format!(
+                        "batch {} names chunk {id}, which is not in the document",
+                        b.artefact
+                    ),
+                })?;
+            per_chunk.push((*chunk, raws));
+        }
+    }
+    let mentions = entities::place_mentions(&per_chunk);
+    let ctx = context_hash(&mentions);
     let spec = CacheSpec {
         namespace: NAMESPACE,
-        key: deps.cache.keys().key(
+        key: app.cache.keys().key(
             NAMESPACE,
             SCHEMA,
-            &[KeyPart::Digest(document_sha256), KeyPart::Digest(&ctx)],
+            &[KeyPart::Digest(sha), KeyPart::Digest(&ctx)],
         ),
         schema: SCHEMA,
-        ttl: deps.config.cache.ttl_resolution,
+        ttl: app.config.cache.ttl_resolution,
     };
-    let result: Result<_, std::convert::Infallible> = deps
-        .cache
-        .get_or_compute(&spec, || async { Ok(resolve(mentions)) })
-        .await;
-    match result {
-        Ok(c) => c,
-        Err(never) => match never {},
-    }
+    let key = artefact::key(
+        sha,
+        &format!("resolution-r{RESOLVER_VERSION}-{}", &ctx[..16]),
+    );
+    let produced = artefact::produce(app, &key, Some(&spec), || async {
+        let entities = resolve(&mentions);
+        Ok(Resolution {
+            mentions: mentions.clone(),
+            entities,
+        })
+    })
+    .await?;
+    Ok(Output {
+        artefact: key,
+        mentions: produced.value.mentions.len(),
+        entities: produced.value.entities.len(),
+        work: Work::one(produced.reused),
+    })
 }

@@ -68,6 +68,15 @@ pub trait BlobStore: Send + Sync + fmt::Debug {
     /// The store failed.
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, BlobError>;
 
+    /// Whether an object exists at `key`. The default reads it; adapters answer from
+    /// metadata.
+    ///
+    /// # Errors
+    /// An invalid key, or the store failed.
+    async fn exists(&self, key: &str) -> Result<bool, BlobError> {
+        Ok(self.get(key).await?.is_some())
+    }
+
     /// Where `key` lives, for people and for pointers between steps: a path for a
     /// folder, `s3://bucket/prefix/key` for S3.
     fn location(&self, key: &str) -> String;
@@ -190,6 +199,18 @@ impl BlobStore for FolderStore {
         Ok(listed)
     }
 
+    async fn exists(&self, key: &str) -> Result<bool, BlobError> {
+        let path = self.path(key)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(m) => Ok(m.is_file()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(BlobError::Read {
+                location: path.display().to_string(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
     fn location(&self, key: &str) -> String {
         self.root.join(key).display().to_string()
     }
@@ -242,50 +263,24 @@ fn is_temporary(key: &str) -> bool {
         .is_some_and(|name| name.starts_with('.') && name.contains(".tmp-"))
 }
 
-/// Where a store lives, as written in `LEXPIPE_ARTEFACTS` or on the command line:
-/// `s3://bucket/prefix` or a folder.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BlobLocation {
-    /// A folder on this machine.
-    Folder(PathBuf),
-    /// A bucket and a key prefix (empty, or ending without `/`).
-    S3 { bucket: String, prefix: String },
-}
-
-impl BlobLocation {
-    /// Reads `s3://bucket[/prefix]` or a folder path.
-    ///
-    /// # Errors
-    /// An `s3://` location without a bucket name.
-    pub fn parse(s: &str) -> Result<BlobLocation, String> {
-        match s.strip_prefix("s3://") {
-            Some(rest) => {
-                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-                if bucket.is_empty() {
-                    return Err(format!("{s:?} names no bucket (expected s3://bucket/prefix)"));
-                }
-                Ok(BlobLocation::S3 {
-                    bucket: bucket.to_string(),
-                    prefix: prefix.trim_matches('/').to_string(),
-                })
-            }
-            None if s.trim().is_empty() => Err("empty location".into()),
-            None => Ok(BlobLocation::Folder(PathBuf::from(s))),
-        }
-    }
-
-    /// The `s3://…` form or the path.
-    pub fn display(&self) -> String {
-        match self {
-            BlobLocation::Folder(p) => p.display().to_string(),
-            BlobLocation::S3 { bucket, prefix } if prefix.is_empty() => format!("s3://{bucket}"),
-            BlobLocation::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
-        }
-    }
-}
+pub use crate::config::BlobLocation;
 
 /// A shared store.
 pub type SharedBlobStore = Arc<dyn BlobStore>;
+
+/// The store at `loc`.
+///
+/// # Errors
+/// The store cannot be set up (S3 client configuration).
+pub async fn open_store(loc: &BlobLocation) -> Result<SharedBlobStore, BlobError> {
+    match loc {
+        BlobLocation::Folder(p) => Ok(Arc::new(FolderStore::new(p.clone()))),
+        BlobLocation::S3 { bucket, .. } => Err(BlobError::Unavailable {
+            location: loc.display(),
+            message: format!("S3 support for bucket {bucket} is not built in yet"),
+        }),
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -362,7 +357,11 @@ mod tests {
         let v = store.get("k/v").await.unwrap().unwrap();
         assert_eq!(v.len(), 64 * 1024);
         assert!(v.iter().all(|b| *b == v[0]), "bytes of two writers mixed");
-        assert_eq!(store.list("").await.unwrap().len(), 1, "temporary files left");
+        assert_eq!(
+            store.list("").await.unwrap().len(),
+            1,
+            "temporary files left"
+        );
     }
 
     #[test]

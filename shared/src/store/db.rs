@@ -25,7 +25,7 @@
 //! ## Schema
 //!
 //! See the migrations for the full text; in short, every table hangs off `documents`
-//! (one row per content hash, id = [`crate::runner::document_uuid`]) with
+//! (one row per content hash, id = [`crate::model::document_uuid`]) with
 //! `ON DELETE CASCADE`:
 //!
 //! | table | key | what |
@@ -316,13 +316,13 @@ pub(super) fn token_from_db(token: i64) -> u64 {
     u64::try_from(token).unwrap_or(0)
 }
 
-/// The id of a document must be [`crate::runner::document_uuid`] of its content, or "same
+/// The id of a document must be [`crate::model::document_uuid`] of its content, or "same
 /// bytes, one document" no longer holds.
 pub(super) fn check_document_id(
     document_id: uuid::Uuid,
     content_sha256: &str,
 ) -> Result<(), DbError> {
-    let expected = crate::runner::document_uuid(content_sha256);
+    let expected = crate::model::document_uuid(content_sha256);
     if document_id == expected {
         Ok(())
     } else {

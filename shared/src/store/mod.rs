@@ -5,9 +5,11 @@
 //! - [`queue`]: enqueue, claim (SKIP LOCKED + lease + fencing token), heartbeat,
 //!   complete, fail, and the per-attempt history.
 //! - [`persist`]: one document's results in one transaction, fenced and upserted.
+//! - [`source`]: a document's bytes from a path or `s3://bucket/key`.
 //! - [`blob`]: the blob store (a folder or S3) for inputs and durable step artefacts.
 
 pub mod blob;
 pub mod db;
 pub mod persist;
 pub mod queue;
+pub mod source;

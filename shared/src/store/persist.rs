@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::db::{DbError, check_document_id, token_from_db, token_to_db};
 use super::queue::Status;
-use crate::runner::DocumentOutput;
+use crate::model::DocumentOutput;
 
 /// Rows of one document, per table.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -353,6 +353,20 @@ pub async fn persist_document(
 
     let deleted = delete_stale(&mut tx, &rows).await?;
     let written = upsert(&mut tx, &rows).await?;
+    if let Some(structured) = &out.structured {
+        let data = serde_json::to_value(structured)
+            .map_err(|e| DbError::InvalidData(format!("structured data: {e}")))?;
+        sqlx::query(
+            "INSERT INTO structured_extractions (document_id, scope, model_version, data) \
+             VALUES ($1, 'document', $2, $3) \
+             ON CONFLICT (document_id, scope, model_version) DO UPDATE SET data = EXCLUDED.data",
+        )
+        .bind(id)
+        .bind(&structured.model_version)
+        .bind(data)
+        .execute(&mut *tx)
+        .await?;
+    }
     tx.commit().await?;
     Ok(PersistReport {
         document_id: id,

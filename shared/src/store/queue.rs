@@ -206,7 +206,7 @@ pub struct QueueItem {
 
 /// Records a document (by content) and queues it once.
 ///
-/// `document_id` must be [`crate::runner::document_uuid`] of `content_sha256`: that is what
+/// `document_id` must be [`crate::model::document_uuid`] of `content_sha256`: that is what
 /// makes the same bytes one document wherever they come from. Every call records `source`
 /// (a file path or S3 key) as one more name of the document. Higher `priority` is claimed
 /// first.

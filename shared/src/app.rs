@@ -1,0 +1,254 @@
+//! The composition root: everything a lexpipe process uses, built once from [`Config`]
+//! and lent to every step.
+//!
+//! `lexpipe process`, `lexpipe worker`, `status`, `health` and every Lambda function
+//! build their [`App`] with [`App::build`], so they share one behaviour: one Redis
+//! connection for every Redis feature, each feature switched by its own setting
+//! (`LEXPIPE_REDIS_CACHE`, `_LOCKS`, `_STATE`, `_IDEMPOTENCY`, `_RATE_LIMIT`, each
+//! turning off exactly its feature), the database pool when `DATABASE_URL` is set, and
+//! the blob store where step artefacts go.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::chunk::ChunkConfig;
+use crate::config::Config;
+use crate::extract::RuleExtractor;
+use crate::redis::idempotency::Idempotency;
+use crate::redis::lock::Locks;
+use crate::redis::ratelimit::RateLimiter;
+use crate::redis::state::{DocumentStates, StateStore};
+use crate::redis::{
+    Cache, Codec, KeyBuilder, MemoryBackend, RedisBackend, RedisHandle, RedisStatus,
+};
+use crate::stages::{NoHooks, StageHooks};
+use crate::store::blob::{BlobLocation, BlobStore, FolderStore};
+use crate::store::source::SourceReader;
+
+/// Why the process could not be put together.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Database(#[from] crate::store::db::DbError),
+    #[error("artefact store {location}: {message}")]
+    Artefacts { location: String, message: String },
+}
+
+/// Choices a caller makes that are not settings: where artefacts go when
+/// `LEXPIPE_ARTEFACTS` is not set, and where per-document JSON files go.
+#[derive(Debug, Clone, Default)]
+pub struct AppOptions {
+    /// The artefact store when `LEXPIPE_ARTEFACTS` is unset (`lexpipe process` passes its
+    /// output folder, or the input bucket for S3 input).
+    pub default_artefacts: Option<BlobLocation>,
+    /// Folder for the per-document JSON files written by the persist step.
+    pub output_dir: Option<PathBuf>,
+    /// Do not open the database even when `DATABASE_URL` is set (commands that only
+    /// read Redis).
+    pub skip_database: bool,
+}
+
+/// Everything the steps use. Cheap to clone (every field is shared).
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    /// The one Redis connection, when Redis is on and was reachable (or, outside
+    /// `local`, configured: the features then fail open or closed behind the breaker).
+    pub redis: Option<RedisHandle>,
+    /// How this process uses Redis, as the summaries report it.
+    pub redis_status: RedisStatus,
+    /// Result caches (Redis, or in-process when the Redis cache is off or unreachable
+    /// locally).
+    pub cache: Arc<Cache>,
+    /// Distributed locks on queue items (`LEXPIPE_REDIS_LOCKS`).
+    pub locks: Option<Locks>,
+    /// Rate limits shared by every worker (`LEXPIPE_REDIS_RATE_LIMIT`; off → each
+    /// process keeps its local share).
+    pub limiter: Arc<RateLimiter>,
+    /// Per-document progress (`LEXPIPE_REDIS_STATE`).
+    pub states: Option<Arc<dyn DocumentStates>>,
+    /// Idempotency records guarding database writes (`LEXPIPE_REDIS_IDEMPOTENCY`).
+    pub idempotency: Option<Arc<Idempotency>>,
+    /// PostgreSQL, when `DATABASE_URL` is set.
+    pub db: Option<sqlx::PgPool>,
+    /// Where step artefacts are written and read.
+    pub artefacts: Arc<dyn BlobStore>,
+    /// Reads documents from paths and `s3://` URLs.
+    pub sources: Arc<SourceReader>,
+    /// Larger documents fail with `DocumentTooLarge` before they are read.
+    pub max_document_bytes: u64,
+    /// Where the persist step writes one JSON file per document, if anywhere.
+    pub output_dir: Option<PathBuf>,
+    pub extractor: Arc<RuleExtractor>,
+    pub chunking: ChunkConfig,
+    /// Fault injection (tests, drills); nothing in production.
+    pub hooks: Arc<dyn StageHooks>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("redis_status", &self.redis_status)
+            .field("cache", &self.cache)
+            .field("locks", &self.locks.is_some())
+            .field("states", &self.states.is_some())
+            .field("idempotency", &self.idempotency.is_some())
+            .field("db", &self.db.is_some())
+            .field("artefacts", &self.artefacts)
+            .field("output_dir", &self.output_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// Builds everything the configuration asks for.
+    ///
+    /// Redis: off (`LEXPIPE_REDIS_ENABLED=false`, or every feature off) → nothing
+    /// connects and the caches are in-process. On and reachable → one connection serves
+    /// every feature that is on. Unreachable: in `local`, in-process caches and no
+    /// Redis features, with one warning; elsewhere the connection is kept, caches fail
+    /// open and locks/idempotency fail closed until it comes back.
+    ///
+    /// # Errors
+    /// The database is configured but cannot be opened, or the artefact store cannot be
+    /// set up.
+    pub async fn build(config: Config, opts: AppOptions) -> Result<App, AppError> {
+        let config = Arc::new(config);
+        let (redis, redis_status) = connect_redis(&config).await;
+        let keys = KeyBuilder::new(&config.env);
+        let features = config.redis.features;
+        let cache_handle = redis.as_ref().filter(|_| features.cache).cloned();
+        let cache = build_cache(&config, cache_handle);
+        let limiter = Arc::new(RateLimiter::new(
+            redis.as_ref().filter(|_| features.rate_limit).cloned(),
+            keys.clone(),
+            config.rate_limit.clone(),
+        ));
+        let locks = redis
+            .as_ref()
+            .filter(|_| features.locks)
+            .map(|h| Locks::new(h.clone(), keys.clone()));
+        let states: Option<Arc<dyn DocumentStates>> =
+            redis.as_ref().filter(|_| features.state).map(|h| {
+                Arc::new(StateStore::new(h.clone(), keys.clone(), config.state))
+                    as Arc<dyn DocumentStates>
+            });
+        let idempotency = redis.as_ref().filter(|_| features.idempotency).map(|h| {
+            Arc::new(Idempotency::new(
+                h.clone(),
+                keys.clone(),
+                config.idempotency,
+            ))
+        });
+        let db = match (&config.database.url, opts.skip_database) {
+            (Some(_), false) => Some(crate::store::db::open(&config.database).await?),
+            _ => None,
+        };
+        let location = config
+            .artefacts
+            .clone()
+            .or(opts.default_artefacts)
+            .unwrap_or_else(|| BlobLocation::Folder(PathBuf::from("out")));
+        let artefacts = crate::store::blob::open_store(&location)
+            .await
+            .map_err(|e| AppError::Artefacts {
+                location: location.display(),
+                message: e.to_string(),
+            })?;
+        let mut app = App::new(config, cache, artefacts);
+        app.redis = redis;
+        app.redis_status = redis_status;
+        app.limiter = limiter;
+        app.locks = locks;
+        app.states = states;
+        app.idempotency = idempotency;
+        app.db = db;
+        app.output_dir = opts.output_dir;
+        Ok(app)
+    }
+
+    /// An app with only a cache and an artefact store, every other feature off: what
+    /// tests and benchmarks that exercise the steps alone start from (set the other
+    /// fields as needed).
+    pub fn new(config: Arc<Config>, cache: Arc<Cache>, artefacts: Arc<dyn BlobStore>) -> App {
+        let chunking = ChunkConfig {
+            min_chars: config.chunk.min_chars,
+            max_chars: config.chunk.max_chars,
+            overlap_chars: config.chunk.overlap_chars,
+        };
+        let limiter = Arc::new(RateLimiter::new(
+            None,
+            KeyBuilder::new(&config.env),
+            config.rate_limit.clone(),
+        ));
+        App {
+            redis: None,
+            redis_status: RedisStatus::Disabled,
+            cache,
+            locks: None,
+            limiter,
+            states: None,
+            idempotency: None,
+            db: None,
+            artefacts,
+            sources: Arc::new(SourceReader::new()),
+            max_document_bytes: crate::store::source::DEFAULT_MAX_BYTES,
+            output_dir: None,
+            extractor: Arc::new(RuleExtractor::new()),
+            chunking,
+            hooks: Arc::new(NoHooks),
+            config,
+        }
+    }
+
+    /// An app whose artefacts go to `folder` (a convenience for tests and benches).
+    pub fn with_folder(config: Arc<Config>, cache: Arc<Cache>, folder: impl Into<PathBuf>) -> App {
+        App::new(config, cache, Arc::new(FolderStore::new(folder)))
+    }
+}
+
+/// The connection every Redis feature shares, and what to report about it.
+async fn connect_redis(cfg: &Config) -> (Option<RedisHandle>, RedisStatus) {
+    let f = cfg.redis.features;
+    let any = f.cache || f.locks || f.rate_limit || f.state || f.idempotency;
+    if !cfg.redis.enabled || !any {
+        return (None, RedisStatus::Disabled);
+    }
+    let handle = match RedisHandle::new(cfg) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!("redis not usable ({e}); running without it");
+            return (None, RedisStatus::Unavailable);
+        }
+    };
+    match handle.connect().await {
+        Ok(()) => (Some(handle), RedisStatus::Connected),
+        Err(e) if cfg.redis.fallback_to_memory => {
+            tracing::warn!(
+                "redis at {} is unreachable ({e}): using an in-process cache, so results are \
+                 not shared with other processes or later runs, and progress is not recorded. \
+                 Start Redis to share them.",
+                handle.address()
+            );
+            (None, RedisStatus::Unavailable)
+        }
+        Err(e) => {
+            tracing::warn!(
+                "redis at {} is unreachable ({e}): caches fail open (compute everything) until it is back",
+                handle.address()
+            );
+            (Some(handle), RedisStatus::Unavailable)
+        }
+    }
+}
+
+/// The cache over `handle`, or in-process without one.
+pub fn build_cache(cfg: &Config, handle: Option<RedisHandle>) -> Arc<Cache> {
+    let keys = KeyBuilder::new(&cfg.env);
+    let codec = Codec::new(cfg.cache.compress_threshold, cfg.cache.max_value_bytes);
+    let backend: Arc<dyn crate::redis::CacheBackend> = match handle {
+        Some(h) => Arc::new(RedisBackend::new(h, keys.clone())),
+        None => Arc::new(MemoryBackend::new()),
+    };
+    Arc::new(Cache::new(backend, codec, keys, cfg.cache.lease))
+}

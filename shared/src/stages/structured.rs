@@ -1,0 +1,202 @@
+//! `extract-structured`: document metadata — type, court, case numbers, parties, dates,
+//! amounts, statutes — drawn by rules from the resolved entities and the first page's
+//! wording. The LLM issue adds per-chunk facts and relationships with a model version
+//! in the key; until then `model_version` is `rules-{VERSION}`. The artefact is
+//! `processed/{sha}/structured-rules-{VERSION}-{lineage}.json.zst`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::app::App;
+use crate::model::{CanonicalEntity, EntityKind, Mention, OcrResult, StructuredData};
+
+use super::artefact;
+use super::resolve::Resolution;
+use super::{DocumentRef, StageError, Work};
+
+/// Bump when the rules change.
+pub const VERSION: u32 = 1;
+
+/// An artefact pointer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pointer {
+    pub artefact: Option<String>,
+}
+
+/// Input of `extract-structured`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Input {
+    pub document: DocumentRef,
+    pub ocr: Pointer,
+    pub resolution: Pointer,
+}
+
+/// Output of `extract-structured`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Output {
+    /// Key of the structured artefact (a [`StructuredData`]).
+    pub artefact: String,
+    pub document_type: String,
+    pub work: Work,
+}
+
+fn required(p: &Pointer, what: &str) -> Result<String, StageError> {
+    p.artefact.clone().ok_or_else(|| StageError::InvalidInput {
+        message: format!("{what}.artefact is missing"),
+    })
+}
+
+/// Draws the document's metadata.
+///
+/// # Errors
+/// An artefact is missing; the blob store failed.
+#[tracing::instrument(skip_all, fields(document_uuid = %input.document.document_uuid, stage = "extract_structured"))]
+pub async fn run(app: &App, input: Input) -> Result<Output, StageError> {
+    input.document.validate()?;
+    let ocr_key = required(&input.ocr, "ocr")?;
+    let res_key = required(&input.resolution, "resolution")?;
+    let lineage = artefact::lineage(&[&ocr_key, &res_key]);
+    let key = artefact::key(
+        &input.document.content_sha256,
+        &format!("structured-rules-{VERSION}-{lineage}"),
+    );
+    let produced = artefact::produce(app, &key, None, || async {
+        let ocr: OcrResult = artefact::load(app, &ocr_key).await?;
+        let res: Resolution = artefact::load(app, &res_key).await?;
+        let first_page = ocr.pages.first().map(|p| p.text.as_str()).unwrap_or("");
+        Ok(from_rules(first_page, &res.mentions, &res.entities))
+    })
+    .await?;
+    Ok(Output {
+        artefact: key,
+        document_type: produced.value.document_type.clone(),
+        work: Work::one(produced.reused),
+    })
+}
+
+/// Document types by the words that name them near the top of a first page, most
+/// specific first.
+const TYPES: [(&str, &[&str]); 10] = [
+    ("motion", &["motion to", "motion for"]),
+    ("complaint", &["complaint"]),
+    ("order", &["order", "judgment"]),
+    ("deposition", &["deposition"]),
+    ("settlement_agreement", &["settlement agreement"]),
+    (
+        "non_disclosure_agreement",
+        &[
+            "non-disclosure",
+            "nondisclosure",
+            "confidentiality agreement",
+        ],
+    ),
+    ("lease", &["lease"]),
+    ("letter", &["dear ", "sincerely"]),
+    ("contract", &["agreement", "contract"]),
+    ("brief", &["brief"]),
+];
+
+/// The metadata the rules find.
+pub fn from_rules(
+    first_page: &str,
+    mentions: &[Mention],
+    entities: &[CanonicalEntity],
+) -> StructuredData {
+    let head: String = first_page
+        .chars()
+        .take(1500)
+        .collect::<String>()
+        .to_lowercase();
+    let document_type = TYPES
+        .iter()
+        .find(|(_, words)| words.iter().any(|w| head.contains(w)))
+        .map(|(t, _)| t.to_string())
+        .unwrap_or_else(|| "unknown".into());
+    // Values of one kind in order of first mention, each once.
+    let ordered = |kind: EntityKind| -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        mentions
+            .iter()
+            .filter(|m| m.kind == kind)
+            .filter(|m| seen.insert(m.normalized.clone()))
+            .map(|m| m.normalized.clone())
+            .collect()
+    };
+    let mut parties: Vec<&CanonicalEntity> = entities
+        .iter()
+        .filter(|e| matches!(e.kind, EntityKind::Person | EntityKind::Org))
+        .collect();
+    parties.sort_by(|a, b| {
+        b.mention_ids
+            .len()
+            .cmp(&a.mention_ids.len())
+            .then(a.id.cmp(&b.id))
+    });
+    let court = entities
+        .iter()
+        .filter(|e| e.kind == EntityKind::Court)
+        .max_by(|a, b| {
+            a.mention_ids
+                .len()
+                .cmp(&b.mention_ids.len())
+                .then(b.id.cmp(&a.id))
+        })
+        .map(|e| e.name.clone());
+    StructuredData {
+        document_type,
+        court,
+        case_numbers: ordered(EntityKind::CaseNumber),
+        parties: parties
+            .into_iter()
+            .take(10)
+            .map(|e| e.name.clone())
+            .collect(),
+        dates: ordered(EntityKind::Date),
+        amounts: ordered(EntityKind::Money),
+        statutes: ordered(EntityKind::Statute),
+        model_version: format!("rules-{VERSION}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mention(id: &str, kind: EntityKind, norm: &str) -> Mention {
+        Mention {
+            id: id.into(),
+            kind,
+            text: norm.into(),
+            normalized: norm.into(),
+            start: 0,
+            end: 1,
+            confidence: 0.9,
+            chunk_id: "c0".into(),
+        }
+    }
+
+    #[test]
+    fn a_motion_with_a_court_and_a_case_number_is_described_as_such() {
+        let mentions = vec![
+            mention("m0", EntityKind::Court, "Superior Court"),
+            mention("m1", EntityKind::CaseNumber, "CV-2024-001"),
+            mention("m2", EntityKind::Date, "2024-03-15"),
+            mention("m3", EntityKind::Date, "2024-03-15"),
+            mention("m4", EntityKind::Money, "USD 100.00"),
+        ];
+        let entities = vec![CanonicalEntity {
+            id: "e0".into(),
+            kind: EntityKind::Court,
+            name: "Superior Court".into(),
+            aliases: vec!["Superior Court".into()],
+            mention_ids: vec!["m0".into()],
+        }];
+        let s = from_rules("DEFENDANT'S MOTION TO DISMISS", &mentions, &entities);
+        assert_eq!(s.document_type, "motion");
+        assert_eq!(s.court.as_deref(), Some("Superior Court"));
+        assert_eq!(s.case_numbers, vec!["CV-2024-001"]);
+        assert_eq!(s.dates, vec!["2024-03-15"], "each date once");
+        assert_eq!(s.amounts, vec!["USD 100.00"]);
+        assert_eq!(s.model_version, "rules-1");
+        assert_eq!(from_rules("", &[], &[]).document_type, "unknown");
+    }
+}
