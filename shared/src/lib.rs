@@ -18,7 +18,10 @@
 //! - [`runner`]: the local end-to-end run behind `lexpipe process`.
 //! - [`samples`]: the generator of the synthetic documents in `samples/`.
 //! - [`store`]: PostgreSQL persistence and the work queue.
+//! - [`asl`]: a generic local Amazon States Language interpreter, to run the deployed state
+//!   machine definition in-process.
 
+pub mod asl;
 pub mod chunk;
 pub mod config;
 pub mod extract;
