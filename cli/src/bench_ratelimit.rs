@@ -7,7 +7,13 @@
 //! decisions per second, latency of one decision, *violations* (grants that start a
 //! one-second window, measured on the Redis server's grant timestamps, holding more than
 //! the limit: must be 0) and *utilisation* (grants in the first run length of server time
-//! after the first grant, over what the limit allowed in it). Prints figures; never fails
+//! after the first grant, over what the limit allowed in it).
+//!
+//! A second scenario is the one the integration test runs for the limit itself: 64 tasks
+//! each *waiting* in [`RateLimiter::acquire_with_deadline`] against a limit of 50/s for 5 s.
+//! It reports the same violations and the utilisation (grants over 50 × 5): how much of a
+//! small limit waiting callers really use, which depends on how promptly they wake, so a
+//! figure to watch rather than something a test could assert. Prints figures; never fails
 //! on them.
 
 use std::process::ExitCode;
@@ -15,7 +21,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lexpipe::config::Config;
-use lexpipe::redis::ratelimit::{Api, Attempt, Limit, RateLimitConfig, RateLimiter, Via};
+use lexpipe::redis::ratelimit::{
+    Api, Attempt, Limit, RateLimitConfig, RateLimitError, RateLimiter, Via,
+};
 use lexpipe::redis::{KeyBuilder, RedisHandle};
 
 /// The limit under test: low enough that every run saturates it, high enough that a
@@ -26,6 +34,10 @@ const RUN: Duration = Duration::from_secs(3);
 const TASKS: [usize; 3] = [1, 16, 64];
 /// The script's rate on one connection measured when the limiter was written.
 const ANCHOR_DECISIONS_PER_SEC: f64 = 13_200.0;
+/// The waiting scenario: tasks, limit and length (those of the integration test).
+const WAITING_TASKS: usize = 64;
+const WAITING_LIMIT_PER_SEC: u64 = 50;
+const WAITING_RUN: Duration = Duration::from_secs(5);
 
 #[derive(serde::Serialize)]
 struct Row {
@@ -46,9 +58,28 @@ struct Row {
     local_decisions: u64,
 }
 
+/// The waiting scenario's figures.
+#[derive(serde::Serialize)]
+struct WaitingRow {
+    tasks: usize,
+    /// Until the last task stopped: a task stops as soon as its next grant would come
+    /// after the run's end, so this can be under the run's length.
+    seconds: f64,
+    limit_per_sec: u64,
+    granted: usize,
+    /// The limit times the run length.
+    allowed: u64,
+    /// `granted / allowed`.
+    utilisation: f64,
+    violations: usize,
+    max_in_one_second: usize,
+    local_grants: usize,
+}
+
 #[derive(serde::Serialize)]
 struct Figures {
     runs: Vec<Row>,
+    waiting: WaitingRow,
     anchor_decisions_per_sec: f64,
 }
 
@@ -63,8 +94,10 @@ pub async fn run(config: Config, json: bool) -> anyhow::Result<ExitCode> {
     for tasks in TASKS {
         runs.push(one_run(&config, &handle, tasks).await?);
     }
+    let waiting = waiting_run(&config, &handle).await?;
     let figures = Figures {
         runs,
+        waiting,
         anchor_decisions_per_sec: ANCHOR_DECISIONS_PER_SEC,
     };
     if json {
@@ -75,18 +108,22 @@ pub async fn run(config: Config, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn one_run(config: &Config, handle: &RedisHandle, tasks: usize) -> anyhow::Result<Row> {
-    // A fresh key prefix per run, so runs do not see each other's grants; the keys expire
-    // a second after the run.
+/// A limiter of `textract_get` at `per_sec`, under a fresh key prefix so runs do not see
+/// each other's grants; the keys expire a second after the run.
+fn fresh_limiter(config: &Config, handle: &RedisHandle, per_sec: u64) -> Arc<RateLimiter> {
     let env = format!("{}-rlbench-{:08x}", config.env, rand_suffix());
-    let limiter = Arc::new(RateLimiter::new(
+    Arc::new(RateLimiter::new(
         Some(handle.clone()),
         KeyBuilder::new(&env),
         RateLimitConfig {
-            textract_get: Limit::per_second(LIMIT_PER_SEC),
+            textract_get: Limit::per_second(per_sec),
             ..RateLimitConfig::default()
         },
-    ));
+    ))
+}
+
+async fn one_run(config: &Config, handle: &RedisHandle, tasks: usize) -> anyhow::Result<Row> {
+    let limiter = fresh_limiter(config, handle, LIMIT_PER_SEC);
     // Load the script and warm the connection outside the measurement.
     let _ = limiter.try_acquire(Api::TextractStart, 1).await?;
 
@@ -151,6 +188,66 @@ async fn one_run(config: &Config, handle: &RedisHandle, tasks: usize) -> anyhow:
         violations,
         max_in_one_second,
         local_decisions,
+    })
+}
+
+/// [`WAITING_TASKS`] tasks each acquiring one unit in a loop, waiting as long as the run
+/// has left, for [`WAITING_RUN`].
+async fn waiting_run(config: &Config, handle: &RedisHandle) -> anyhow::Result<WaitingRow> {
+    let limiter = fresh_limiter(config, handle, WAITING_LIMIT_PER_SEC);
+    let _ = limiter.try_acquire(Api::TextractStart, 1).await?;
+
+    let start = tokio::time::Instant::now();
+    let end = start + WAITING_RUN;
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..WAITING_TASKS {
+        let limiter = limiter.clone();
+        set.spawn(async move {
+            let mut stamps = Vec::new();
+            let mut local = 0;
+            loop {
+                let left = end.saturating_duration_since(tokio::time::Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                match limiter
+                    .acquire_with_deadline(Api::TextractGet, 1, left)
+                    .await
+                {
+                    Ok(g) => {
+                        stamps.push(g.granted_at_us);
+                        local += usize::from(g.via == Via::Local);
+                    }
+                    // The run ends before this task's next turn.
+                    Err(RateLimitError::DeadlineExceeded { .. }) => break,
+                    Err(e) => return Err(anyhow::Error::from(e)),
+                }
+            }
+            Ok((stamps, local))
+        });
+    }
+    let mut stamps = Vec::new();
+    let mut local_grants = 0;
+    while let Some(r) = set.join_next().await {
+        let (s, local) = r??;
+        stamps.extend(s);
+        local_grants += local;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+
+    stamps.sort_unstable();
+    let (violations, max_in_one_second) = window_check(&stamps, 1_000_000, WAITING_LIMIT_PER_SEC);
+    let allowed = WAITING_LIMIT_PER_SEC * WAITING_RUN.as_secs();
+    Ok(WaitingRow {
+        tasks: WAITING_TASKS,
+        seconds,
+        limit_per_sec: WAITING_LIMIT_PER_SEC,
+        granted: stamps.len(),
+        allowed,
+        utilisation: stamps.len() as f64 / allowed as f64,
+        violations,
+        max_in_one_second,
+        local_grants,
     })
 }
 
@@ -223,6 +320,25 @@ fn print_table(f: &Figures) {
                 r.local_decisions
             );
         }
+    }
+    let w = &f.waiting;
+    println!(
+        "waiting acquires: {} tasks against {}/s for {} s: {} of {} allowed grants, \
+         {:.1}% used; violations {}, most in one second {}",
+        w.tasks,
+        w.limit_per_sec,
+        WAITING_RUN.as_secs(),
+        w.granted,
+        w.allowed,
+        w.utilisation * 100.0,
+        w.violations,
+        w.max_in_one_second
+    );
+    if w.local_grants > 0 {
+        println!(
+            "       ({} grants fell back to the in-process limiter)",
+            w.local_grants
+        );
     }
     println!(
         "anchor: ~{:.1}k decisions/s measured earlier on one connection",

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lexpipe::config::Config;
-use lexpipe::redis::{Cache, Codec, KeyBuilder, RedisBackend, RedisHandle};
+use lexpipe::redis::{Cache, CacheBackend, Codec, KeyBuilder, RedisBackend, RedisHandle};
 
 /// The Redis the tests use: `LEXPIPE_TEST_REDIS_URL`, else `REDIS_URL`, else local.
 pub fn redis_url() -> String {
@@ -61,13 +61,37 @@ pub fn config_with(env: &str, overrides: &[(&str, &str)]) -> Config {
 /// A Redis-backed cache with its own connection.
 pub fn redis_cache(cfg: &Config) -> (Arc<Cache>, RedisHandle) {
     let handle = RedisHandle::new(cfg).expect("redis handle");
-    let keys = KeyBuilder::new(&cfg.env);
-    let backend = RedisBackend::new(handle.clone(), keys.clone());
+    let backend = RedisBackend::new(handle.clone(), KeyBuilder::new(&cfg.env));
+    (cache_over(cfg, Arc::new(backend)), handle)
+}
+
+/// A cache configured from `cfg` over a given backend (for a test that wraps the real
+/// Redis backend to observe what the cache does with it).
+pub fn cache_over(cfg: &Config, backend: Arc<dyn CacheBackend>) -> Arc<Cache> {
     let codec = Codec::new(cfg.cache.compress_threshold, cfg.cache.max_value_bytes);
-    (
-        Arc::new(Cache::new(Arc::new(backend), codec, keys, cfg.cache.lease)),
-        handle,
-    )
+    Arc::new(Cache::new(
+        backend,
+        codec,
+        KeyBuilder::new(&cfg.env),
+        cfg.cache.lease,
+    ))
+}
+
+/// Waits until `done` holds, checking every millisecond; panics naming `what` after ten
+/// seconds.
+///
+/// For ordering a test on a state that another task reaches (a counter of the code under
+/// test) when that code has no hook to signal it: the wait ends when the state is reached,
+/// not after a guess of how long reaching it takes.
+pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "gave up after 10 s waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 /// A plain connection for arranging and inspecting Redis directly.
