@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use super::s3::S3Store;
+
 /// One stored object, as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {
@@ -262,7 +264,9 @@ impl BlobLocation {
             Some(rest) => {
                 let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
                 if bucket.is_empty() {
-                    return Err(format!("{s:?} names no bucket (expected s3://bucket/prefix)"));
+                    return Err(format!(
+                        "{s:?} names no bucket (expected s3://bucket/prefix)"
+                    ));
                 }
                 Ok(BlobLocation::S3 {
                     bucket: bucket.to_string(),
@@ -286,6 +290,31 @@ impl BlobLocation {
 
 /// A shared store.
 pub type SharedBlobStore = Arc<dyn BlobStore>;
+
+/// The store at `loc`: a [`FolderStore`], or an [`S3Store`] configured from the
+/// environment (region, credentials, endpoint; see [`super::s3`]).
+///
+/// # Errors
+/// For S3: an invalid bucket or prefix, or no AWS region configured.
+pub async fn open_store(loc: &BlobLocation) -> Result<SharedBlobStore, BlobError> {
+    match loc {
+        BlobLocation::Folder(path) => Ok(Arc::new(FolderStore::new(path))),
+        BlobLocation::S3 { bucket, prefix } => {
+            Ok(Arc::new(S3Store::connect(bucket, prefix).await?))
+        }
+    }
+}
+
+/// Splits `s3://bucket/key` into bucket and key, for reading one object. The key is taken
+/// literally (`s3://b/in/Smith v. Jones.pdf` names the key `in/Smith v. Jones.pdf`), as the
+/// AWS CLI does. `None` when `s` is not an `s3://` URL or names no bucket or no key.
+pub fn parse_s3_url(s: &str) -> Option<(String, String)> {
+    let (bucket, key) = s.strip_prefix("s3://")?.split_once('/')?;
+    if bucket.is_empty() || key.is_empty() {
+        return None;
+    }
+    Some((bucket.to_string(), key.to_string()))
+}
 
 #[cfg(test)]
 mod tests {
@@ -362,7 +391,11 @@ mod tests {
         let v = store.get("k/v").await.unwrap().unwrap();
         assert_eq!(v.len(), 64 * 1024);
         assert!(v.iter().all(|b| *b == v[0]), "bytes of two writers mixed");
-        assert_eq!(store.list("").await.unwrap().len(), 1, "temporary files left");
+        assert_eq!(
+            store.list("").await.unwrap().len(),
+            1,
+            "temporary files left"
+        );
     }
 
     #[test]
@@ -382,6 +415,64 @@ mod tests {
         assert_eq!(
             BlobLocation::parse("out/artefacts").unwrap(),
             BlobLocation::Folder(PathBuf::from("out/artefacts"))
+        );
+    }
+
+    #[test]
+    fn s3_urls_of_single_objects_keep_their_keys_literally() {
+        assert_eq!(
+            parse_s3_url("s3://bucket/in/Smith v. Jones + Co — é.pdf"),
+            Some(("bucket".into(), "in/Smith v. Jones + Co — é.pdf".into()))
+        );
+        for not_an_object in ["s3://bucket", "s3://bucket/", "s3:///key", "/tmp/x.pdf", ""] {
+            assert_eq!(parse_s3_url(not_an_object), None, "{not_an_object:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_folder_location_opens_a_folder_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(&BlobLocation::Folder(dir.path().to_path_buf()))
+            .await
+            .unwrap();
+        store.put("a/b.txt", b"x".to_vec()).await.unwrap();
+        assert_eq!(
+            store.location("a/b.txt"),
+            dir.path().join("a/b.txt").display().to_string()
+        );
+    }
+
+    #[test]
+    fn s3_store_keys_live_under_the_prefix_and_bad_prefixes_are_refused() {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        let client = super::super::s3::s3_client(&sdk);
+        let store = S3Store::from_client(client.clone(), "bucket", "/runs/one/").unwrap();
+        assert_eq!(store.prefix(), "runs/one");
+        assert_eq!(
+            store.location("in/a b.pdf"),
+            "s3://bucket/runs/one/in/a b.pdf"
+        );
+        let whole = S3Store::from_client(client.clone(), "bucket", "").unwrap();
+        assert_eq!(whole.location("k"), "s3://bucket/k");
+        assert!(S3Store::from_client(client.clone(), "bucket", "a/../b").is_err());
+        assert!(S3Store::from_client(client, "", "p").is_err());
+    }
+
+    #[test]
+    fn a_custom_endpoint_set_in_code_is_recognised_and_aws_itself_is_not() {
+        let base = || {
+            aws_config::SdkConfig::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+        };
+        assert_eq!(super::super::s3::custom_endpoint(&base().build()), None);
+        let local = base().endpoint_url("http://127.0.0.1:9000").build();
+        assert_eq!(
+            super::super::s3::custom_endpoint(&local).as_deref(),
+            Some("http://127.0.0.1:9000")
         );
     }
 }

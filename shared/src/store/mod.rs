@@ -6,8 +6,10 @@
 //!   complete, fail, and the per-attempt history.
 //! - [`persist`]: one document's results in one transaction, fenced and upserted.
 //! - [`blob`]: the blob store (a folder or S3) for inputs and durable step artefacts.
+//! - [`s3`]: the S3 adapter of the blob store and the S3 client built from `aws-config`.
 
 pub mod blob;
 pub mod db;
 pub mod persist;
 pub mod queue;
+pub mod s3;
