@@ -17,11 +17,14 @@ source scripts/services.sh
 redis_up || need_pkg redis-server redis-server
 postgres_up || need_pkg pg_ctlcluster postgresql
 need_pkg openssl openssl # the TLS test makes its own certificates
+need_pip moto.server 'moto[server]==5.2.5' # tests/s3.rs: a local S3 emulator the tests start
 install_missing
 
 ensure_redis required
 ensure_postgres required
 export REDIS_URL="redis://$REDIS_HOST:$REDIS_PORT"
+# The Python with the test tools (moto) installed.
+export LEXPIPE_PYTHON="$LEXPIPE_VENV/bin/python"
 export LEXPIPE_TEST_DATABASE_URL="${LEXPIPE_TEST_DATABASE_URL:-postgres://postgres@$PG_HOST:$PG_PORT/postgres}"
 # Tests choose their own databases; a DATABASE_URL from the caller's shell must not leak in.
 unset DATABASE_URL

@@ -4,6 +4,7 @@
 //! Usage:
 //!   lexpipe-test-child metrics <env> <hits> <misses>
 //!   lexpipe-test-child single-flight <env> <key-id> <tasks> <log-file>
+//!   lexpipe-test-child blob-roundtrip <location> <key>
 
 use std::io::Write;
 use std::sync::Arc;
@@ -22,8 +23,9 @@ async fn main() {
         Some("single-flight") => {
             single_flight(&args[2], &args[3], args[4].parse().unwrap(), &args[5]).await
         }
+        Some("blob-roundtrip") => blob_roundtrip(&args[2], &args[3]).await,
         _ => {
-            eprintln!("usage: lexpipe-test-child metrics|single-flight …");
+            eprintln!("usage: lexpipe-test-child metrics|single-flight|blob-roundtrip …");
             std::process::exit(2);
         }
     }
@@ -93,4 +95,34 @@ async fn single_flight(env: &str, key_id: &str, tasks: usize, log: &str) {
         assert_eq!(r.unwrap(), "value");
     }
     cache.flush_metrics().await;
+}
+
+/// Opens the store at `location` the way the pipeline does (configuration from this
+/// process's environment), writes `key`, reads it back and lists it. Prints `ok` and
+/// exits 0, or prints the error and exits 3.
+async fn blob_roundtrip(location: &str, key: &str) {
+    let loc = lexpipe::store::blob::BlobLocation::parse(location).expect("a location");
+    let result = async {
+        let store = lexpipe::store::blob::open_store(&loc).await?;
+        store.put(key, key.as_bytes().to_vec()).await?;
+        let read = store.get(key).await?;
+        let listed = store.list("").await?;
+        Ok::<_, lexpipe::store::blob::BlobError>((read, listed))
+    }
+    .await;
+    match result {
+        Ok((Some(bytes), listed))
+            if bytes == key.as_bytes() && listed.iter().any(|o| o.key == key) =>
+        {
+            println!("ok");
+        }
+        Ok(other) => {
+            println!("unexpected: {other:?}");
+            std::process::exit(4);
+        }
+        Err(e) => {
+            println!("{e}");
+            std::process::exit(3);
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! Shared helpers for the integration tests: a real Redis (required, never skipped), one
 //! key prefix per test, configurations, the shipped samples, and a child process binary
-//! for the cross-process tests.
+//! for the cross-process tests. [`moto`] runs a local S3.
 
+pub mod moto;
 pub mod pg;
 
 use std::collections::HashMap;

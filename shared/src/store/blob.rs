@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use super::s3::S3Store;
+
 /// One stored object, as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {
@@ -268,17 +270,17 @@ pub use crate::config::BlobLocation;
 /// A shared store.
 pub type SharedBlobStore = Arc<dyn BlobStore>;
 
-/// The store at `loc`.
+/// The store at `loc`: a [`FolderStore`], or an [`S3Store`] configured from the
+/// environment (region, credentials, endpoint; see [`super::s3`]).
 ///
 /// # Errors
-/// The store cannot be set up (S3 client configuration).
+/// For S3: an invalid bucket or prefix, or no AWS region configured.
 pub async fn open_store(loc: &BlobLocation) -> Result<SharedBlobStore, BlobError> {
     match loc {
-        BlobLocation::Folder(p) => Ok(Arc::new(FolderStore::new(p.clone()))),
-        BlobLocation::S3 { bucket, .. } => Err(BlobError::Unavailable {
-            location: loc.display(),
-            message: format!("S3 support for bucket {bucket} is not built in yet"),
-        }),
+        BlobLocation::Folder(path) => Ok(Arc::new(FolderStore::new(path))),
+        BlobLocation::S3 { bucket, prefix } => {
+            Ok(Arc::new(S3Store::connect(bucket, prefix).await?))
+        }
     }
 }
 
@@ -381,6 +383,53 @@ mod tests {
         assert_eq!(
             BlobLocation::parse("out/artefacts").unwrap(),
             BlobLocation::Folder(PathBuf::from("out/artefacts"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_folder_location_opens_a_folder_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(&BlobLocation::Folder(dir.path().to_path_buf()))
+            .await
+            .unwrap();
+        store.put("a/b.txt", b"x".to_vec()).await.unwrap();
+        assert_eq!(
+            store.location("a/b.txt"),
+            dir.path().join("a/b.txt").display().to_string()
+        );
+    }
+
+    #[test]
+    fn s3_store_keys_live_under_the_prefix_and_bad_prefixes_are_refused() {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        let client = super::super::s3::s3_client(&sdk);
+        let store = S3Store::from_client(client.clone(), "bucket", "/runs/one/").unwrap();
+        assert_eq!(store.prefix(), "runs/one");
+        assert_eq!(
+            store.location("in/a b.pdf"),
+            "s3://bucket/runs/one/in/a b.pdf"
+        );
+        let whole = S3Store::from_client(client.clone(), "bucket", "").unwrap();
+        assert_eq!(whole.location("k"), "s3://bucket/k");
+        assert!(S3Store::from_client(client.clone(), "bucket", "a/../b").is_err());
+        assert!(S3Store::from_client(client, "", "p").is_err());
+    }
+
+    #[test]
+    fn a_custom_endpoint_set_in_code_is_recognised_and_aws_itself_is_not() {
+        let base = || {
+            aws_config::SdkConfig::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+        };
+        assert_eq!(super::super::s3::custom_endpoint(&base().build()), None);
+        let local = base().endpoint_url("http://127.0.0.1:9000").build();
+        assert_eq!(
+            super::super::s3::custom_endpoint(&local).as_deref(),
+            Some("http://127.0.0.1:9000")
         );
     }
 }

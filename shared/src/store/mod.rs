@@ -7,9 +7,11 @@
 //! - [`persist`]: one document's results in one transaction, fenced and upserted.
 //! - [`source`]: a document's bytes from a path or `s3://bucket/key`.
 //! - [`blob`]: the blob store (a folder or S3) for inputs and durable step artefacts.
+//! - [`s3`]: the S3 adapter of the blob store and the S3 client built from `aws-config`.
 
 pub mod blob;
 pub mod db;
 pub mod persist;
 pub mod queue;
+pub mod s3;
 pub mod source;
