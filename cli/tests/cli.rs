@@ -227,3 +227,115 @@ fn a_redis_password_never_appears_in_output() {
         "{all}"
     );
 }
+
+#[test]
+fn a_run_killed_mid_batch_resumes_after_a_redis_flush_without_computing_any_finished_step_again() {
+    // Arrange: nine distinct documents in name order, with a FIFO fifth: the run
+    // (one document at a time) finishes four, then blocks reading the FIFO.
+    let env = unique_env();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&input).unwrap();
+    let before = [
+        "complaint",
+        "court_order",
+        "demand_letter",
+        "deposition_excerpt",
+    ];
+    let after = [
+        "lease",
+        "motion_to_dismiss",
+        "nda",
+        "services_agreement",
+        "settlement_agreement",
+    ];
+    for name in before {
+        std::fs::copy(
+            format!("{}/{name}.pdf", samples()),
+            input.join(format!("a-{name}.pdf")),
+        )
+        .unwrap();
+    }
+    for name in after {
+        std::fs::copy(
+            format!("{}/{name}.pdf", samples()),
+            input.join(format!("n-{name}.pdf")),
+        )
+        .unwrap();
+    }
+    let fifo = input.join("m-blocked.pdf");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lexpipe"))
+        .args(["process", input.to_str().unwrap(), "--concurrency", "1"])
+        .args(["--out", out.to_str().unwrap()])
+        .env("LEXPIPE_ENV", &env)
+        .env(
+            "REDIS_URL",
+            std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let outputs = || {
+        std::fs::read_dir(&out)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while outputs() < before.len() {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        assert!(std::time::Instant::now() < deadline, "no progress");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+
+    // Act: kill -9, flush every Redis key of the run, replace the FIFO, run again.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(outputs(), before.len(), "killed mid-batch");
+    cleanup(&env);
+    std::fs::remove_file(&fifo).unwrap();
+    std::fs::copy(format!("{}/complaint_copy.pdf", samples()), &fifo).unwrap();
+    let second = json(&lexpipe(
+        &env,
+        &[
+            "process",
+            input.to_str().unwrap(),
+            "--json",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    ));
+
+    // Assert: every document completes; only the five never started are computed (the
+    // copy of a finished document reuses its artefacts), the rest come from the blob store.
+    let docs = second["documents"].as_array().unwrap();
+    assert_eq!(docs.len(), before.len() + after.len() + 1);
+    assert!(docs.iter().all(|d| d["status"] == "completed"), "{docs:#?}");
+    for stage in ["ocr", "chunk", "resolve_entities", "extract_structured"] {
+        assert_eq!(
+            second["stages"][stage]["computed"],
+            after.len(),
+            "{stage}: {}",
+            second["stages"][stage]
+        );
+        assert_eq!(
+            second["stages"][stage]["cached"],
+            before.len() + 1,
+            "{stage}: {}",
+            second["stages"][stage]
+        );
+    }
+    cleanup(&env);
+}

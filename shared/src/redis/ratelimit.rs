@@ -464,6 +464,12 @@ impl std::fmt::Debug for RateLimiter {
 }
 
 impl RateLimiter {
+    /// True when the limits are shared through Redis; false when this process keeps its
+    /// local share (`LEXPIPE_REDIS_RATE_LIMIT=false`).
+    pub fn is_shared(&self) -> bool {
+        self.handle.is_some()
+    }
+
     /// A limiter over Redis (`handle`), or over this process alone when `handle` is `None`
     /// (Redis disabled for rate limits): then every limit is `local_share` of its value.
     pub fn new(handle: Option<RedisHandle>, keys: KeyBuilder, cfg: RateLimitConfig) -> RateLimiter {
