@@ -7,15 +7,16 @@
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use lexpipe::app::{App, AppOptions};
 use lexpipe::config::Config;
+use lexpipe::redis::RedisStatus;
 use lexpipe::redis::state::{
-    DocumentState, DocumentStates, OverallStatus, StageStatus, StateConfig, StateError, StateStore,
-    Uuid,
+    DocumentState, DocumentStates, OverallStatus, StageStatus, StateError, Uuid,
 };
-use lexpipe::redis::{KeyBuilder, RedisHandle};
 
 /// Documents listed per status by `--all` (the counts cover every one).
 const LIST_PER_STATUS: usize = 20;
@@ -60,7 +61,7 @@ pub async fn run(
         (Some(t), false) => Some(resolve_target(&t).await?),
         (None, true) => None,
     };
-    let store = match connect(&config, config.state).await {
+    let store = match connect(&config).await {
         Ok(store) => store,
         Err(message) => {
             eprintln!("lexpipe: {message}");
@@ -69,8 +70,8 @@ pub async fn run(
     };
     let mut screen = Screen::new(json, watch);
     let result = match doc {
-        Some(doc) => show_document(&store, doc, &mut screen).await,
-        None => show_all(&store, &config, &mut screen).await,
+        Some(doc) => show_document(store.as_ref(), doc, &mut screen).await,
+        None => show_all(store.as_ref(), &config, &mut screen).await,
     };
     match result {
         Ok(code) => Ok(code),
@@ -102,8 +103,9 @@ async fn resolve_target(target: &str) -> anyhow::Result<Uuid> {
     }
 }
 
-/// The Redis-backed store, connected; the message says why not.
-async fn connect(config: &Config, state_config: StateConfig) -> Result<StateStore, String> {
+/// The document states of the app this configuration builds; the message says why
+/// there are none.
+async fn connect(config: &Config) -> Result<Arc<dyn DocumentStates>, String> {
     if !config.redis.features.state {
         return Err(
             "document state lives in Redis, which is switched off for it \
@@ -111,20 +113,26 @@ async fn connect(config: &Config, state_config: StateConfig) -> Result<StateStor
                 .into(),
         );
     }
-    let handle = RedisHandle::new(config).map_err(|e| e.to_string())?;
-    handle
-        .connect()
-        .await
-        .map_err(|e| format!("Redis at {} is unreachable: {e}", handle.address()))?;
-    Ok(StateStore::new(
-        handle,
-        KeyBuilder::new(&config.env),
-        state_config,
-    ))
+    let app = App::build(
+        config.clone(),
+        AppOptions {
+            skip_database: true,
+            ..AppOptions::default()
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    match (&app.states, app.redis_status) {
+        (Some(states), RedisStatus::Connected) => Ok(states.clone()),
+        _ => Err(format!(
+            "Redis is unreachable ({}), so document state cannot be read",
+            config.describe()
+        )),
+    }
 }
 
 async fn show_document(
-    store: &StateStore,
+    store: &dyn DocumentStates,
     doc: Uuid,
     screen: &mut Screen,
 ) -> Result<ExitCode, StateError> {
@@ -160,7 +168,7 @@ struct Overview {
 }
 
 async fn show_all(
-    store: &StateStore,
+    store: &dyn DocumentStates,
     config: &Config,
     screen: &mut Screen,
 ) -> Result<ExitCode, StateError> {
@@ -433,6 +441,7 @@ fn clip_end(s: &str, n: usize) -> String {
 mod tests {
     use super::*;
     use lexpipe::redis::state::StageState;
+    use lexpipe::redis::state::{StateConfig, StateStore};
 
     fn stage(name: &str, status: StageStatus) -> StageState {
         StageState {
@@ -563,9 +572,16 @@ mod tests {
     async fn fresh() -> (Config, StateStore) {
         let env = format!("t-status-{}", &Uuid::new_v4().simple().to_string()[..10]);
         let cfg = config(&env, &redis_url());
-        let store = connect(&cfg, StateConfig::default())
+        let handle = lexpipe::redis::RedisHandle::new(&cfg).expect("a Redis handle");
+        handle
+            .connect()
             .await
             .unwrap_or_else(|e| panic!("these tests need Redis at {} ({e})", redis_url()));
+        let store = StateStore::new(
+            handle,
+            lexpipe::redis::KeyBuilder::new(&cfg.env),
+            StateConfig::default(),
+        );
         (cfg, store)
     }
 

@@ -733,3 +733,51 @@ async fn a_persist_record_left_in_progress_by_a_dead_writer_does_not_complete_th
     cleanup(&env).await;
     db.drop_database().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enqueue_reports_an_unreadable_input_queues_the_rest_and_fails_only_when_nothing_was_queued()
+ {
+    // Arrange: a folder with one readable PDF and a dangling link named like a PDF.
+    require_redis().await;
+    let env = unique_env("enqueue-bad");
+    let db = test_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let folder = real_path(dir.path());
+    std::fs::write(
+        folder.join("good.pdf"),
+        lexpipe::samples::text_only_pdf(&["Order of the Court dated May 1, 2024."]),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(folder.join("gone"), folder.join("gone.pdf")).unwrap();
+
+    // Act 1: the good file is queued, the bad one reported.
+    let queued = enqueue(&db, &env, &[&folder]).await;
+
+    // Assert 1
+    assert_eq!(queued["created"], 1, "{queued:#}");
+    assert_eq!(queued["unreadable"], 1, "{queued:#}");
+    let bad = queued["enqueued"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["source"].as_str().unwrap().ends_with("gone.pdf"))
+        .expect("the unreadable file is reported");
+    assert_eq!(bad["error_type"], "ReadError");
+
+    // Act 2: a folder holding only an unreadable file: nothing can be queued.
+    let bad_folder = folder.join("only-bad");
+    std::fs::create_dir(&bad_folder).unwrap();
+    std::os::unix::fs::symlink(folder.join("gone"), bad_folder.join("gone.pdf")).unwrap();
+    let only_bad = start(lexpipe(
+        &db,
+        &env,
+        &["enqueue", bad_folder.to_str().unwrap(), "--json"],
+    ))
+    .await
+    .unwrap();
+
+    // Assert 2
+    assert_eq!(only_bad.status.code(), Some(1), "{only_bad:?}");
+    assert!(String::from_utf8_lossy(&only_bad.stderr).contains("gone.pdf"));
+    cleanup(&env).await;
+}
