@@ -302,9 +302,19 @@ async fn cache_stats(config: Config, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 async fn health(config: Config, json: bool) -> anyhow::Result<ExitCode> {
-    let handle = match RedisHandle::new(&config) {
-        Ok(h) => h,
-        Err(e) => anyhow::bail!("{e}"),
+    let app = App::build(
+        config.clone(),
+        AppOptions {
+            skip_database: true,
+            ..AppOptions::default()
+        },
+    )
+    .await?;
+    // The app's connection; health reports on the server even where the configuration
+    // switched every Redis feature off, or the local stage fell back to in-process caches.
+    let handle = match app.redis.clone() {
+        Some(h) => h,
+        None => RedisHandle::new(&config).map_err(|e| anyhow::anyhow!("{e}"))?,
     };
     let backend = lredis::RedisBackend::new(handle.clone(), lredis::KeyBuilder::new(&config.env));
     let stats = lredis::CacheBackend::stats(&backend)
