@@ -393,3 +393,24 @@ async fn with_the_redis_cache_off_document_state_is_still_recorded() {
     );
     cleanup(&env).await;
 }
+
+#[tokio::test]
+async fn a_document_without_any_text_runs_through_an_empty_map_without_failing() {
+    // Arrange: one page, nothing on it (what a scan looks like before image OCR).
+    require_redis().await;
+    let env = unique_env("empty");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scan.pdf");
+    std::fs::write(&file, lexpipe::samples::text_only_pdf(&[""])).unwrap();
+    let app = app(&env, dir.path(), &[]).await;
+
+    // Act
+    let summary = run(&app, &[file], dir.path()).await;
+
+    // Assert
+    let d = &summary.documents[0];
+    assert_eq!(d.status, "completed", "{:?}", d.error);
+    assert_eq!((d.chunks, d.entities), (0, 0));
+    assert_eq!(d.pages_without_text, vec![1]);
+    cleanup(&env).await;
+}
