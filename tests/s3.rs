@@ -245,19 +245,10 @@ async fn an_unreachable_endpoint_is_retryable_and_fails_fast() {
 fn child_roundtrip(location: &str, key: &str, vars: &[(&str, &str)]) -> std::process::Output {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lexpipe-test-child"));
     cmd.args(["blob-roundtrip", location, key]);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("AWS_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.env("AWS_CONFIG_FILE", "/nonexistent/lexpipe-test/config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/lexpipe-test/credentials",
-        )
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .envs(vars.iter().copied());
-    cmd.output().expect("the child runs")
+    moto::isolate_aws_env(&mut cmd)
+        .envs(vars.iter().copied())
+        .output()
+        .expect("the child runs")
 }
 
 #[tokio::test]
@@ -337,4 +328,78 @@ async fn invalid_keys_are_refused_before_any_request() {
     // Assert
     assert!(matches!(escaping, Err(BlobError::InvalidKey { .. })));
     assert!(matches!(absolute, Err(BlobError::InvalidKey { .. })));
+}
+
+/// Records the HTTP method of every request a client sends.
+#[derive(Debug, Clone, Default)]
+struct MethodLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl aws_sdk_s3::config::Intercept for MethodLog {
+    fn name(&self) -> &'static str {
+        "MethodLog"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_s3::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> Result<(), aws_sdk_s3::error::BoxError> {
+        self.0
+            .lock()
+            .unwrap()
+            .push(context.request().method().to_string());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn exists_asks_for_metadata_only_and_a_missing_key_is_false() {
+    // Arrange: a 2 MB object, and a client that logs the methods it sends.
+    let moto = MotoServer::start();
+    let (writer, bucket) = store_on(&moto, "exists", "p").await;
+    writer
+        .put("processed/abc/big.json.zst", vec![7u8; 2_000_000])
+        .await
+        .unwrap();
+    let log = MethodLog::default();
+    let client = aws_sdk_s3::Client::from_conf(
+        moto.client()
+            .config()
+            .to_builder()
+            .interceptor(log.clone())
+            .build(),
+    );
+    let store = S3Store::from_client(client, &bucket, "p").unwrap();
+
+    // Act
+    let present = store.exists("processed/abc/big.json.zst").await;
+    let missing = store.exists("processed/abc/none.json.zst").await;
+    let folder = store.exists("processed/abc").await;
+
+    // Assert
+    assert!(present.unwrap());
+    assert!(!missing.unwrap());
+    assert!(!folder.unwrap(), "a prefix of a key is not an object");
+    assert_eq!(*log.0.lock().unwrap(), ["HEAD", "HEAD", "HEAD"]);
+}
+
+#[tokio::test]
+async fn exists_on_an_unreachable_endpoint_is_retryable_not_false() {
+    // Arrange
+    let client = s3_client(&moto::impatient_sdk_config_for("http://127.0.0.1:1"));
+    let store = S3Store::from_client(client, "any-bucket", "p").unwrap();
+
+    // Act
+    let answer = store.exists("processed/abc/x.json.zst").await;
+    let invalid = store.exists("../escape").await;
+
+    // Assert
+    let err = answer.unwrap_err();
+    assert!(matches!(err, BlobError::Unavailable { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("s3://any-bucket/p/processed/abc/x.json.zst")
+    );
+    assert!(matches!(invalid, Err(BlobError::InvalidKey { .. })));
 }

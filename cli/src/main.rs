@@ -33,7 +33,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run every stage on PDFs: files, folders (searched for *.pdf), or
-    /// s3://bucket/prefix (every *.pdf object under it).
+    /// s3://bucket/folder/ (every *.pdf object in it, recursively, except the
+    /// pipeline's own processed/) or s3://bucket/key.pdf.
     Process {
         #[arg(required = true)]
         paths: Vec<String>,

@@ -162,9 +162,11 @@ pub fn collect_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
     Ok(out)
 }
 
-/// Sources to process from command-line arguments: `s3://bucket/prefix` lists every
-/// `*.pdf` object under the prefix (the pipeline's own `processed/` prefix and folder
-/// markers excluded); anything else is a path, as [`collect_inputs`].
+/// Sources to process from command-line arguments: `s3://bucket/folder/` lists every
+/// `*.pdf` object in that folder, recursively (the pipeline's own `processed/` prefix and
+/// folder markers excluded; `s3://bucket/in` means the folder `in/`, never `inbox/`), and
+/// `s3://bucket/key.pdf` names one object; anything else is a path, as
+/// [`collect_inputs`].
 ///
 /// # Errors
 /// A path that does not exist, a bucket that cannot be listed, or nothing to process.
@@ -191,7 +193,7 @@ pub async fn collect_sources(app: &App, args: &[String]) -> Result<Vec<String>, 
                 out.extend(
                     listed
                         .into_iter()
-                        .filter(|o| is_input_key(&o.key))
+                        .filter(|o| is_under_prefix(&o.key, &prefix) && is_input_key(&o.key))
                         .map(|o| format!("s3://{bucket}/{}", o.key)),
                 );
             }
@@ -208,6 +210,19 @@ pub async fn collect_sources(app: &App, args: &[String]) -> Result<Vec<String>, 
         return Err(InputError::Empty);
     }
     Ok(out)
+}
+
+/// Whether `key` is the object `prefix` names or lies in the folder it names: S3
+/// prefixes are plain string prefixes, so listing `in` also returns `inbox/…` and
+/// `in-2023.pdf`, which `s3://bucket/in/` does not mean. (`prefix` is trimmed of `/`, as
+/// [`BlobLocation::parse`](crate::config::BlobLocation::parse) leaves it; empty is the
+/// whole bucket.)
+pub fn is_under_prefix(key: &str, prefix: &str) -> bool {
+    prefix.is_empty()
+        || key == prefix
+        || key
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// An S3 key that is a document to process: a `.pdf` object, not a folder marker, not
@@ -468,4 +483,31 @@ fn fill_summary(summary: &mut DocumentSummary, out: &Value) {
     summary.output = s("/persist/output");
     summary.persisted = s("/persist/persisted");
     summary.document_type = s("/structured/document_type");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_names_a_folder_or_one_object_never_a_longer_name() {
+        assert!(is_under_prefix("in/a.pdf", "in"));
+        assert!(is_under_prefix("in/deep/er/a.pdf", "in"));
+        assert!(is_under_prefix("in/a.pdf", "in/a.pdf"));
+        assert!(is_under_prefix("anything.pdf", ""));
+        assert!(!is_under_prefix("inbox/a.pdf", "in"));
+        assert!(!is_under_prefix("in-2023.pdf", "in"));
+        assert!(!is_under_prefix("in/a.pdf.bak/b.pdf", "in/a.pdf/x"));
+    }
+
+    #[test]
+    fn only_pdf_objects_outside_processed_are_inputs() {
+        assert!(is_input_key("in/Smith v. Jones + Co — é.pdf"));
+        assert!(is_input_key("in/UPPER.PDF"));
+        assert!(!is_input_key("in/notes.txt"));
+        assert!(!is_input_key("in/empty/"));
+        assert!(!is_input_key("in/pdf"));
+        assert!(!is_input_key("processed/abc/x.pdf"));
+        assert!(!is_input_key("in/processed/abc/x.pdf"));
+    }
 }

@@ -110,6 +110,18 @@ impl MotoServer {
         name
     }
 
+    /// The environment a child process (the `lexpipe` binary) needs to reach this server
+    /// the way the pipeline reads it: `AWS_ENDPOINT_URL_S3`, `AWS_REGION` and the dummy
+    /// credentials. Pass it after [`isolate_aws_env`].
+    pub fn child_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL_S3", self.endpoint()),
+            ("AWS_REGION", "us-east-1".to_string()),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID.to_string()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY.to_string()),
+        ]
+    }
+
     fn wait_until_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + START_TIMEOUT;
         while Instant::now() < deadline {
@@ -134,6 +146,23 @@ impl Drop for MotoServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Removes every `AWS_*` variable of this process from `cmd`'s environment, points the
+/// profile files nowhere and turns instance metadata off: the child sees only the AWS
+/// settings the test gives it, never a developer's profile or real credentials.
+pub fn isolate_aws_env(cmd: &mut Command) -> &mut Command {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AWS_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.env("AWS_CONFIG_FILE", "/nonexistent/lexpipe-test/config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/lexpipe-test/credentials",
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
 }
 
 /// An AWS configuration for an S3 at `endpoint`, with dummy credentials, a region, and

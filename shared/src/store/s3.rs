@@ -314,6 +314,27 @@ impl BlobStore for S3Store {
         Ok(out)
     }
 
+    /// `HeadObject`: metadata only, so asking costs no download however large the
+    /// object. A 404 (`NotFound`, which HEAD answers without a body or error code) is
+    /// `false`; any other failure is classified as for a read. A missing bucket answers
+    /// HEAD with the same bare 404, so it reads as `false` too: the write that usually
+    /// follows reports `NoSuchBucket`.
+    async fn exists(&self, key: &str) -> Result<bool, BlobError> {
+        validate_key(key)?;
+        let result = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(self.object_key(key))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(false),
+            Err(err) => Err(classify(err, Op::Read, self.location(key))),
+        }
+    }
+
     fn location(&self, key: &str) -> String {
         s3_url(&self.bucket, &self.object_key(key))
     }

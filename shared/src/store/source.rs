@@ -39,6 +39,17 @@ impl SourceReader {
         SourceReader::default()
     }
 
+    /// This reader, reading `bucket` through `store` (one the caller built, e.g. with a
+    /// client configured in code rather than from the environment); other buckets are
+    /// still opened from the environment on first use.
+    pub fn with_bucket(self, bucket: &str, store: SharedBlobStore) -> SourceReader {
+        self.buckets
+            .lock()
+            .expect("poisoned")
+            .insert(bucket.to_string(), store);
+        self
+    }
+
     /// The store of `bucket`, built once.
     ///
     /// # Errors
