@@ -220,7 +220,7 @@ async fn set_nx_rate(
 }
 
 /// Deletes every key under the run's prefix.
-async fn delete_prefix(handle: &RedisHandle, keys: &KeyBuilder) -> anyhow::Result<()> {
+pub(crate) async fn delete_prefix(handle: &RedisHandle, keys: &KeyBuilder) -> anyhow::Result<()> {
     let found = handle.scan_keys(&format!("{}*", keys.prefix())).await?;
     let mut c = handle.connection().await?;
     for batch in found.chunks(1000) {
@@ -230,7 +230,7 @@ async fn delete_prefix(handle: &RedisHandle, keys: &KeyBuilder) -> anyhow::Resul
 }
 
 /// A random 64-bit seed from the standard library (the CLI has no `rand`).
-fn random_seed() -> u64 {
+pub(crate) fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     std::collections::hash_map::RandomState::new()
         .build_hasher()

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_locks;
+mod bench_pipeline;
 mod bench_ratelimit;
 mod queue_cmds;
 mod report;
@@ -134,6 +135,23 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Documents and pages per second through the ASL runner and direct step calls, cold
+    /// and warm, the runner's overhead per document, and the peak RSS of `lexpipe process`
+    /// on a generated batch of ~1 MB filings with scanned pages.
+    Pipeline {
+        #[arg(long)]
+        json: bool,
+        /// Documents processed at once by both paths.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Warm runs of each path (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        warm_runs: usize,
+        /// Write the generated batch into this folder and keep it (default: a temporary
+        /// folder, removed afterwards).
+        #[arg(long)]
+        keep_batch: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -203,6 +221,15 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Bench {
             command: BenchCommand::Ratelimit { json },
         } => bench_ratelimit::run(config, json).await,
+        Command::Bench {
+            command:
+                BenchCommand::Pipeline {
+                    json,
+                    concurrency,
+                    warm_runs,
+                    keep_batch,
+                },
+        } => bench_pipeline::run(config, json, concurrency, warm_runs, keep_batch).await,
         Command::Status {
             target,
             all,

@@ -11,7 +11,9 @@
 //! - [`LocalTasks`]: [`invoke`] for the local ASL runner, counting per-stage reuse and
 //!   the largest payload.
 //! - [`StageRecorder`]: document state per stage, and the fault-injection hook.
-//! - [`analyse`]: every analysis step in order, without the state machine.
+//! - [`analyse`]: every analysis step in order, without the state machine;
+//!   [`process_direct`]: the same with the document state and the persist step, i.e.
+//!   what the ASL runner does for a document minus the interpreter.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -273,6 +275,29 @@ pub async fn analyse(
 ) -> Result<DocumentOutput, StageError> {
     let pointers = run_direct(app, document, tally).await?;
     stages::persist::assemble(app, &pointers).await
+}
+
+/// Every step of one document in order, called directly (no state machine): the
+/// document state initialised as the runner does ([`crate::runner::execute`]), the
+/// analysis steps, then `persist`, each through [`invoke`] so that it records the same
+/// state. What `lexpipe bench pipeline` compares the ASL runner with: the difference is
+/// the interpreter (paths, `Parameters`, the `Map` state, payload bookkeeping). Each
+/// step's reuse is added to `tally`.
+///
+/// # Errors
+/// A step failed for this document (nothing records the failure: there is no `Catch`).
+pub async fn process_direct(
+    app: &App,
+    document: &DocumentRef,
+    tally: &mut StageTally,
+) -> Result<persist::Output, StageError> {
+    StageRecorder::new(app, document.document_uuid)
+        .init(&document.source, &document.content_sha256, &names::ALL)
+        .await;
+    let input = run_direct(app, document, tally).await?;
+    let out = invoke(app, tasks::PERSIST, encode(tasks::PERSIST, &input)?).await?;
+    add(tally, names::PERSIST, &out);
+    decode(tasks::PERSIST, out)
 }
 
 /// The analysis steps in order; the persist step's input they lead to.

@@ -179,6 +179,7 @@ impl SampleDoc {
                 lines,
                 footer: None,
                 rectangle: false,
+                scan: None,
             })
             .collect();
         if let Some(footer) = self.footer {
@@ -220,6 +221,56 @@ pub fn pdf_with_blank_page() -> Vec<u8> {
     ]);
     pages[1].rectangle = true;
     write_pdf(&pages, "Document with a blank page")
+}
+
+/// Width and height in pixels of a scanned page of [`long_filing_pdf`]: a Letter page at
+/// about 72 dpi, 8-bit grey, so about 480 KB of image data per scan.
+pub const SCAN_PIXELS: (u32, u32) = (612, 792);
+
+/// A long court filing for benchmarks and memory measurements: `text_pages` pages of the
+/// sample documents' text (headings, paragraphs and entities as in [`documents`], taken in
+/// turn from a point that depends on `seed`), with `scanned_pages` image-only pages spread
+/// evenly through it — full-page greyscale images of [`SCAN_PIXELS`] with noise-like
+/// content and no text layer, what a scanned exhibit looks like to a text extractor.
+/// Every text page carries a footer naming `seed` and the page, so different seeds give
+/// different content (and content hashes). Deterministic: the same arguments give the
+/// same bytes.
+///
+/// With 40 text pages and 2 scans the file is about 1 MB.
+pub fn long_filing_pdf(seed: u64, text_pages: usize, scanned_pages: usize) -> Vec<u8> {
+    let source: Vec<PageSpec> = documents().iter().flat_map(SampleDoc::layout).collect();
+    let total = text_pages + scanned_pages;
+    // Distinct positions, since total ≥ scans: k·total/(scans+1) grows with k.
+    let scan_at: Vec<usize> = (1..=scanned_pages)
+        .map(|k| k * total / (scanned_pages + 1))
+        .collect();
+    let mut next_text = usize::try_from(seed).unwrap_or(0) % source.len().max(1);
+    let mut pages = Vec::with_capacity(total);
+    for index in 0..total {
+        if scan_at.contains(&index) {
+            let (width, height) = SCAN_PIXELS;
+            pages.push(PageSpec {
+                lines: Vec::new(),
+                footer: None,
+                rectangle: false,
+                scan: Some(Scan {
+                    width,
+                    height,
+                    seed: seed.wrapping_mul(1_000_003).wrapping_add(index as u64),
+                }),
+            });
+        } else {
+            let mut page = source[next_text % source.len()].clone();
+            next_text += 1;
+            page.footer = Some(format!(
+                "Case No. 3:24-cv-{:05}-JST - Exhibit bundle {seed} - Page {} of {total}",
+                10_000 + seed % 90_000,
+                index + 1
+            ));
+            pages.push(page);
+        }
+    }
+    write_pdf(&pages, &format!("Exhibit bundle {seed}"))
 }
 
 /// User password of [`encrypted_pdf`], for tests that want to show it is really encrypted.
@@ -505,6 +556,37 @@ struct PageSpec {
     footer: Option<String>,
     /// Draw a frame: a page with graphics but no text.
     rectangle: bool,
+    /// Draw a full-page greyscale image: a scanned page, with no text layer.
+    scan: Option<Scan>,
+}
+
+/// The image of a scanned page: noise-like grey pixels (paper grain, toner speckle), so
+/// that it is as large in the file as a real scan and does not compress to nothing.
+#[derive(Debug, Clone, Copy)]
+struct Scan {
+    width: u32,
+    height: u32,
+    /// Seeds the pixels: the same seed gives the same bytes.
+    seed: u64,
+}
+
+impl Scan {
+    /// One byte per pixel, row by row (`/DeviceGray`, 8 bits per component).
+    fn pixels(&self) -> Vec<u8> {
+        let n = self.width as usize * self.height as usize;
+        let mut out = Vec::with_capacity(n);
+        // xorshift64 (never seeded with 0): reproducible without a dependency.
+        let mut x = self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        while out.len() < n {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Light paper (0xC0..=0xFF) with grain: 6 bits of noise per pixel.
+            out.extend(x.to_le_bytes().map(|b| 0xC0 | (b & 0x3F)));
+        }
+        out.truncate(n);
+        out
+    }
 }
 
 impl PageSpec {
@@ -629,6 +711,7 @@ fn plain_pages(pages: &[&str]) -> Vec<PageSpec> {
             lines,
             footer: None,
             rectangle: false,
+            scan: None,
         }));
     }
     out
@@ -699,8 +782,29 @@ fn show(text: &str) -> Operation {
     )
 }
 
+/// Name of a scanned page's image in its resources.
+const SCAN_XOBJECT: &[u8] = b"Scan";
+
 fn page_content(page: &PageSpec) -> Vec<u8> {
     let mut ops = Vec::new();
+    if page.scan.is_some() {
+        ops.extend([
+            op("q", vec![]),
+            op(
+                "cm",
+                vec![
+                    PAGE_WIDTH.into(),
+                    0.into(),
+                    0.into(),
+                    PAGE_HEIGHT.into(),
+                    0.into(),
+                    0.into(),
+                ],
+            ),
+            op("Do", vec![Object::Name(SCAN_XOBJECT.to_vec())]),
+            op("Q", vec![]),
+        ]);
+    }
     if page.rectangle {
         ops.extend([
             op("q", vec![]),
@@ -768,20 +872,38 @@ fn build_document(pages: &[PageSpec], title: &str) -> Document {
     let pages_id = doc.new_object_id();
     let regular = doc.add_object(font("Helvetica"));
     let bold = doc.add_object(font("Helvetica-Bold"));
-    let resources = doc.add_object(dictionary! {
-        "Font" => dictionary! { "F1" => regular, "F2" => bold },
-    });
+    let fonts = dictionary! { "F1" => regular, "F2" => bold };
+    let resources = doc.add_object(dictionary! { "Font" => fonts.clone() });
     let media_box: Vec<Object> = vec![0.into(), 0.into(), PAGE_WIDTH.into(), PAGE_HEIGHT.into()];
     let mut kids: Vec<Object> = Vec::new();
     for page in pages {
         // Uncompressed: the bytes then depend on nothing but this code (not on a deflate
         // implementation's version), and the text operators stay readable with `less`.
         let content = doc.add_object(Stream::new(Dictionary::new(), page_content(page)));
+        let page_resources = match &page.scan {
+            None => resources,
+            Some(scan) => {
+                let image = doc.add_object(Stream::new(
+                    dictionary! {
+                        "Type" => "XObject",
+                        "Subtype" => "Image",
+                        "Width" => i64::from(scan.width),
+                        "Height" => i64::from(scan.height),
+                        "ColorSpace" => "DeviceGray",
+                        "BitsPerComponent" => 8,
+                    },
+                    scan.pixels(),
+                ));
+                let mut xobjects = Dictionary::new();
+                xobjects.set(SCAN_XOBJECT, image);
+                doc.add_object(dictionary! { "Font" => fonts.clone(), "XObject" => xobjects })
+            }
+        };
         let page_id = doc.add_object(dictionary! {
             "Type" => "Page",
             "Parent" => pages_id,
             "MediaBox" => media_box.clone(),
-            "Resources" => resources,
+            "Resources" => page_resources,
             "Contents" => content,
         });
         kids.push(page_id.into());
@@ -2052,6 +2174,31 @@ mod tests {
         );
         assert_eq!(result.pages[0].text.replace('\n', " "), long.trim_end());
         assert_eq!(result.pages[1].text, "?? ok");
+    }
+
+    #[test]
+    fn a_long_filing_is_about_a_megabyte_with_its_scans_read_as_pages_without_text() {
+        let bytes = long_filing_pdf(7, 40, 2);
+
+        assert!(
+            (900_000..1_300_000).contains(&bytes.len()),
+            "{} bytes",
+            bytes.len()
+        );
+        let result = extract_pdf_text(&bytes).unwrap();
+        assert_eq!(result.pages.len(), 42);
+        assert_eq!(result.pages_without_text(), vec![15, 29]);
+        assert!(
+            result.pages[0]
+                .text
+                .contains("Exhibit bundle 7 - Page 1 of 42")
+        );
+    }
+
+    #[test]
+    fn a_long_filing_depends_only_on_its_arguments() {
+        assert_eq!(long_filing_pdf(3, 2, 1), long_filing_pdf(3, 2, 1));
+        assert_ne!(long_filing_pdf(3, 2, 1), long_filing_pdf(4, 2, 1));
     }
 
     #[test]
