@@ -22,9 +22,8 @@
 //!
 //! **Peak RSS** is that of a separate `lexpipe process <batch> --out <tmp>` child (this
 //! executable, cold, with a fresh prefix and no database): its `VmHWM`, polled from
-//! `/proc/<pid>/status` until `wait4` reaps it (`ru_maxrss` is printed beside it but is
-//! only an upper bound, see `run_measured`), once at `process`'s default concurrency and
-//! once at 1. Prints figures; never fails on them. The keys and files it made are removed.
+//! `/proc/<pid>/status` until it exits (see `run_measured` for why not `ru_maxrss`), once
+//! at `process`'s default concurrency and once at 1. Prints figures; never fails on them. The keys and files it made are removed.
 
 use std::path::{Path, PathBuf};
 
@@ -85,9 +84,6 @@ struct Rss {
     concurrency: usize,
     /// The child's own peak (`VmHWM`, polled every 2 ms).
     peak_rss_mb: f64,
-    /// `ru_maxrss` from `wait4`: includes this process's peak at spawn time (see
-    /// `run_measured`), so only an upper bound.
-    ru_maxrss_mb: f64,
     seconds: f64,
     documents_completed: usize,
     exit_code: Option<i32>,
@@ -367,8 +363,12 @@ async fn child_rss(batch: &Path, out: &Path, env: &str, concurrency: usize) -> a
         .env_remove("DATABASE_URL")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped());
-    let (elapsed, stdout, exit_code, hwm_kb, max_rss_kb) =
-        tokio::task::spawn_blocking(move || run_measured(command)).await??;
+    let Measured {
+        elapsed,
+        stdout,
+        exit_code,
+        hwm_kb,
+    } = tokio::task::spawn_blocking(move || run_measured(command)).await??;
     let completed = serde_json::from_slice::<serde_json::Value>(&stdout)
         .ok()
         .and_then(|v| {
@@ -382,25 +382,26 @@ async fn child_rss(batch: &Path, out: &Path, env: &str, concurrency: usize) -> a
     Ok(Rss {
         concurrency,
         peak_rss_mb: hwm_kb as f64 / 1024.0,
-        ru_maxrss_mb: max_rss_kb as f64 / 1024.0,
         seconds: elapsed.as_secs_f64(),
         documents_completed: completed,
         exit_code,
     })
 }
 
-/// Starts `command`, reads its stdout to the end (on a thread), and polls the child's
-/// `VmHWM` (peak resident set of its address space) in `/proc/<pid>/status` every few
-/// milliseconds until `wait4` reaps it. Returns its wall time, stdout, exit code, the
-/// largest `VmHWM` seen and `ru_maxrss` (both KiB).
-///
-/// `VmHWM` is the figure reported: `ru_maxrss` of an exec'd child also carries the
-/// high-water mark of the address space it had before `exec` — the *parent's*, since the
-/// standard library spawns with `vfork` semantics — so after this bench has run the
-/// pipeline in-process it reports this process's peak, not the child's.
-fn run_measured(
-    mut command: std::process::Command,
-) -> anyhow::Result<(Duration, Vec<u8>, Option<i32>, i64, i64)> {
+/// What one measured child run gave.
+struct Measured {
+    elapsed: Duration,
+    stdout: Vec<u8>,
+    exit_code: Option<i32>,
+    /// The child's own peak resident set (`VmHWM`), KiB.
+    hwm_kb: i64,
+}
+
+/// Runs `command` to its end, polling its `/proc/<pid>/status` every 2 ms for the largest
+/// `VmHWM` (the child's own peak resident set). `ru_maxrss` from `wait4` is not used: an
+/// exec'd child inherits the high-water mark of the address space it had before `exec`
+/// (this process's), so it would report this bench's peak, not the child's.
+fn run_measured(mut command: std::process::Command) -> anyhow::Result<Measured> {
     use std::io::Read as _;
     let start = Instant::now();
     let mut child = command.spawn().context("starting lexpipe process")?;
@@ -411,13 +412,10 @@ fn run_measured(
             out
         })
     });
-    let pid = libc::pid_t::try_from(child.id()).context("child pid out of range")?;
-    let status_file = format!("/proc/{pid}/status");
+    let status_file = format!("/proc/{}/status", child.id());
     let mut hwm_kb = 0i64;
-    let mut status: libc::c_int = 0;
-    // SAFETY: `rusage` is plain old data, for which all-zero bytes are a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
+    let status = loop {
+        // Read before reaping: once reaped, the status file is gone.
         if let Some(kb) = std::fs::read_to_string(&status_file)
             .ok()
             .as_deref()
@@ -425,33 +423,20 @@ fn run_measured(
         {
             hwm_kb = hwm_kb.max(kb);
         }
-        // SAFETY: `pid` is our own child, not yet reaped (`Child::wait` is never called,
-        // and dropping a `Child` does not reap it); `status` and `usage` are valid for
-        // writes.
-        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-        if r == pid {
-            break;
-        }
-        if r < 0 {
-            let err = std::io::Error::last_os_error();
-            if err.kind() != std::io::ErrorKind::Interrupted {
-                return Err(err).context("waiting for lexpipe process");
-            }
+        if let Some(status) = child.try_wait().context("waiting for lexpipe process")? {
+            break status;
         }
         std::thread::sleep(Duration::from_millis(2));
-    }
-    let elapsed = start.elapsed();
+    };
     let stdout = reader
         .map(|r| r.join().unwrap_or_default())
         .unwrap_or_default();
-    let exit_code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
-    Ok((
-        elapsed,
+    Ok(Measured {
+        elapsed: start.elapsed(),
         stdout,
-        exit_code,
+        exit_code: status.code(),
         hwm_kb,
-        i64::from(usage.ru_maxrss),
-    ))
+    })
 }
 
 /// `VmHWM` in KiB from the text of `/proc/<pid>/status`.
@@ -523,10 +508,9 @@ fn print_table(f: &Figures) {
     );
     for r in &f.peak_rss {
         println!(
-            "  concurrency {:>2}: {:>6.1} MB (VmHWM; ru_maxrss {:.1} MB)  in {:.1} s, {}/{} documents completed{}",
+            "  concurrency {:>2}: {:>6.1} MB (VmHWM)  in {:.1} s, {}/{} documents completed{}",
             r.concurrency,
             r.peak_rss_mb,
-            r.ru_maxrss_mb,
             r.seconds,
             r.documents_completed,
             b.documents,
