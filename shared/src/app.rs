@@ -21,7 +21,7 @@ use crate::redis::state::{DocumentStates, StateStore};
 use crate::redis::{
     Cache, Codec, KeyBuilder, MemoryBackend, RedisBackend, RedisHandle, RedisStatus,
 };
-use crate::stages::{NoHooks, StageHooks};
+use crate::stages::{NoHooks, StageError, StageHooks};
 use crate::store::blob::{BlobLocation, BlobStore, FolderStore};
 use crate::store::source::SourceReader;
 
@@ -81,6 +81,11 @@ pub struct App {
     pub output_dir: Option<PathBuf>,
     pub extractor: Arc<RuleExtractor>,
     pub chunking: ChunkConfig,
+    /// Permits for CPU-bound work (PDF text extraction, chunking, entity extraction):
+    /// as many as the machine has cores. More at once would not go faster, and every
+    /// extra thread running the extractor's regexes holds its own match caches (tens of
+    /// MB for the largest ones), which is what drove memory up with concurrency.
+    pub cpu: Arc<tokio::sync::Semaphore>,
     /// Fault injection (tests, drills); nothing in production.
     pub hooks: Arc<dyn StageHooks>,
 }
@@ -196,6 +201,7 @@ impl App {
             output_dir: None,
             extractor: Arc::new(RuleExtractor::new()),
             chunking,
+            cpu: Arc::new(tokio::sync::Semaphore::new(cpu_permits())),
             hooks: Arc::new(NoHooks),
             config,
         }
@@ -204,6 +210,41 @@ impl App {
     /// An app whose artefacts go to `folder` (a convenience for tests and benches).
     pub fn with_folder(config: Arc<Config>, cache: Arc<Cache>, folder: impl Into<PathBuf>) -> App {
         App::new(config, cache, Arc::new(FolderStore::new(folder)))
+    }
+}
+
+/// One permit per core (at least one).
+fn cpu_permits() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+impl App {
+    /// Runs CPU-bound `work` on the blocking pool once a [`App::cpu`] permit is free.
+    ///
+    /// # Errors
+    /// The work panicked (the message names `stage`).
+    pub async fn run_cpu<T, F>(&self, stage: &'static str, work: F) -> Result<T, StageError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let _permit = self
+            .cpu
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| StageError::Internal {
+                stage,
+                message: e.to_string(),
+            })?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| StageError::Internal {
+                stage,
+                message: e.to_string(),
+            })
     }
 }
 

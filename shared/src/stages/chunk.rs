@@ -88,12 +88,7 @@ pub async fn run(app: &App, input: Input) -> Result<Output, StageError> {
     let produced = artefact::produce(app, &key, None, || async {
         let ocr: OcrResult = artefact::load(app, &ocr_key).await?;
         let text = ocr.full_text();
-        tokio::task::spawn_blocking(move || chunk_text(&text, &cfg))
-            .await
-            .map_err(|e| StageError::Internal {
-                stage: "chunk",
-                message: e.to_string(),
-            })
+        app.run_cpu("chunk", move || chunk_text(&text, &cfg)).await
     })
     .await?;
     let chunks: &Vec<Chunk> = &produced.value;

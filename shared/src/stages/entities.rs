@@ -152,7 +152,7 @@ pub async fn extract_chunks(
         async move {
             app.cache
                 .get_or_compute(&spec, || async move {
-                    tokio::task::spawn_blocking(move || extractor.extract(&text))
+                    app.run_cpu("extract_entities", move || extractor.extract(&text))
                         .await
                         .map_err(|e| e.to_string())
                 })

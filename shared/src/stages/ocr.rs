@@ -104,12 +104,8 @@ pub async fn start(app: &App, input: StartInput) -> Result<OcrOutput, StageError
                 what: doc.source.clone(),
             });
         }
-        tokio::task::spawn_blocking(move || extract_pdf_text(&bytes))
-            .await
-            .map_err(|e| StageError::Internal {
-                stage: "ocr",
-                message: e.to_string(),
-            })?
+        app.run_cpu("ocr", move || extract_pdf_text(&bytes))
+            .await?
             .map_err(StageError::from)
     })
     .await?;
