@@ -197,7 +197,8 @@ async fn migrations_create_every_table_and_running_them_again_changes_nothing() 
         ]
     );
     let applied = count(&pool, "SELECT 1 FROM _sqlx_migrations WHERE success").await;
-    assert_eq!(applied, 2);
+    // 0001_documents, 0002_queue, 0003_one_status_vocabulary: each applied once.
+    assert_eq!(applied, 3);
     pool.close().await;
     db.drop_database().await;
 }
@@ -425,10 +426,7 @@ async fn sixteen_workers_claim_each_of_two_hundred_items_exactly_once() {
     .unwrap();
     assert_eq!(history, [(200, 200, 200)]);
     let stats = queue::stats(&db.pool).await.unwrap();
-    assert_eq!(
-        (stats.completed, stats.queued, stats.processing),
-        (200, 0, 0)
-    );
+    assert_eq!((stats.completed, stats.queued, stats.running), (200, 0, 0));
     assert_eq!(
         count(
             &db.pool,
@@ -496,9 +494,42 @@ async fn claim_returns_nothing_when_the_queue_is_empty_or_every_item_is_taken() 
     assert!(first.is_some());
     assert!(second.is_none(), "a running lease is not claimable");
     let stats = queue::stats(&db.pool).await.unwrap();
-    assert_eq!((stats.processing, stats.expired_leases), (1, 0));
+    assert_eq!((stats.running, stats.expired_leases), (1, 0));
     expire_leases(&db.pool).await;
     assert_eq!(queue::stats(&db.pool).await.unwrap().expired_leases, 1);
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_claimed_item_and_its_document_are_stored_as_running_like_the_redis_state() {
+    let db = test_database().await;
+    let (id, sha) = doc("claimed");
+    let queued = queue::enqueue(&db.pool, id, &sha, "claimed.pdf", 0)
+        .await
+        .unwrap();
+
+    queue::claim(&db.pool, "w", LEASE, grant(1))
+        .await
+        .unwrap()
+        .expect("the item is claimed");
+
+    let item: String = sqlx::query_scalar("SELECT status FROM processing_queue WHERE id = $1")
+        .bind(queued.item_id)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let document: String = sqlx::query_scalar("SELECT status FROM documents WHERE id = $1")
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!((item.as_str(), document.as_str()), ("running", "running"));
+    for table in ["processing_queue", "documents"] {
+        let retired = sqlx::query(&format!("UPDATE {table} SET status = 'processing'"))
+            .execute(&db.pool)
+            .await;
+        assert!(retired.is_err(), "{table} still accepts 'processing'");
+    }
     db.drop_database().await;
 }
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use lexpipe::app::{App, AppOptions};
 use lexpipe::config::BlobLocation;
-use lexpipe::model::DocumentOutput;
+use lexpipe::model::{DocumentOutput, DocumentStatus};
 use lexpipe::redis::RedisStatus;
 use lexpipe::runner::{self, RunOptions, Summary};
 use lexpipe::stages::names;
@@ -57,7 +57,10 @@ async fn processing_the_samples_twice_recomputes_nothing_the_second_time() {
     // Assert: first run — every document completes, the duplicate is served from the
     // first file's OCR result.
     assert!(
-        first.documents.iter().all(|d| d.status == "completed"),
+        first
+            .documents
+            .iter()
+            .all(|d| d.status == DocumentStatus::Completed),
         "{:#?}",
         first.documents
     );
@@ -166,7 +169,7 @@ async fn a_bad_file_fails_only_that_document_with_a_clear_error() {
             .find(|d| d.source.ends_with(n))
             .unwrap()
     };
-    assert_eq!(by_name("nda.pdf").status, "completed");
+    assert_eq!(by_name("nda.pdf").status, DocumentStatus::Completed);
     for (name, expected_type) in [
         ("empty.pdf", "EmptyDocument"),
         ("notes.pdf", "NotPdf"),
@@ -174,7 +177,7 @@ async fn a_bad_file_fails_only_that_document_with_a_clear_error() {
         ("encrypted.pdf", "EncryptedPdf"),
     ] {
         let d = by_name(name);
-        assert_eq!(d.status, "failed", "{name}");
+        assert_eq!(d.status, DocumentStatus::Failed, "{name}");
         assert_eq!(
             d.error_type.as_deref(),
             Some(expected_type),

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use lexpipe::app::App;
+use lexpipe::model::DocumentStatus;
 use lexpipe::redis::{CacheSpec, KeyPart, RedisStatus, Source};
 use lexpipe::runner::{self, RunOptions};
 use lexpipe_tests::{CLOSED_PORT_URL, config_with, redis_cache, samples_dir, unique_env};
@@ -124,7 +125,13 @@ async fn the_pipeline_completes_every_sample_with_redis_down() {
     // Assert
     assert!(summary.documents.len() >= 9);
     for d in &summary.documents {
-        assert_eq!(d.status, "completed", "{}: {:?}", d.source, d.error);
+        assert_eq!(
+            d.status,
+            DocumentStatus::Completed,
+            "{}: {:?}",
+            d.source,
+            d.error
+        );
         assert!(d.entities > 0, "{} found no entities", d.source);
     }
     assert_eq!(summary.cache.hits, 0);

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use lexpipe::app::{App, AppOptions};
 use lexpipe::config::BlobLocation;
-use lexpipe::model::DocumentOutput;
+use lexpipe::model::{DocumentOutput, DocumentStatus};
 use lexpipe::pipeline::{self, StageTally};
 use lexpipe::redis::RedisStatus;
 use lexpipe::redis::state::{OverallStatus, StageStatus};
@@ -151,7 +151,7 @@ async fn a_retryable_failure_is_retried_by_the_state_machine_and_the_document_co
 
     // Assert: completed in this run; the chunk stage took two attempts.
     let doc = &summary.documents[0];
-    assert_eq!(doc.status, "completed", "{:?}", doc.error);
+    assert_eq!(doc.status, DocumentStatus::Completed, "{:?}", doc.error);
     let id = doc.document_uuid.as_deref().unwrap().parse().unwrap();
     let state = states.get(id).await.unwrap().unwrap();
     assert_eq!(state.status, OverallStatus::Completed);
@@ -177,7 +177,7 @@ async fn a_terminal_failure_is_caught_marked_failed_and_ends_with_its_own_error(
     // Assert: one attempt, the document failed with the step's own error, and the state
     // says where and why.
     let doc = &summary.documents[0];
-    assert_eq!(doc.status, "failed");
+    assert_eq!(doc.status, DocumentStatus::Failed);
     assert_eq!(doc.error_type.as_deref(), Some(errors::INJECTED_FAILURE));
     assert!(doc.error.as_deref().unwrap().contains("simulated crash"));
     assert_eq!(hook.remaining.load(Ordering::SeqCst), 4, "not retried");
@@ -210,7 +210,7 @@ async fn a_failure_inside_the_entity_map_fails_the_document_through_the_catch() 
     let summary = run(&app, &[sample("complaint.pdf")], dir.path()).await;
 
     let doc = &summary.documents[0];
-    assert_eq!(doc.status, "failed");
+    assert_eq!(doc.status, DocumentStatus::Failed);
     assert_eq!(doc.error_type.as_deref(), Some(errors::INJECTED_FAILURE));
     let id = doc.document_uuid.as_deref().unwrap().parse().unwrap();
     let state = states.get(id).await.unwrap().unwrap();
@@ -220,7 +220,7 @@ async fn a_failure_inside_the_entity_map_fails_the_document_through_the_catch() 
     );
     // The next run resumes: OCR and chunks are reused, entities computed now.
     let again = run(&app, &[sample("complaint.pdf")], dir.path()).await;
-    assert_eq!(again.documents[0].status, "completed");
+    assert_eq!(again.documents[0].status, DocumentStatus::Completed);
     assert_eq!(again.stages[names::OCR].computed, 0);
     assert_eq!(again.stages[names::CHUNK].computed, 0);
     assert!(again.stages[names::ENTITIES].computed > 0);
@@ -236,7 +236,12 @@ async fn after_redis_is_flushed_every_step_is_served_from_its_artefact() {
     let inputs = runner::collect_inputs(&[samples_dir()]).unwrap();
     let app = app(&env, dir.path(), &[]).await;
     let first = run(&app, &inputs, dir.path()).await;
-    assert!(first.documents.iter().all(|d| d.status == "completed"));
+    assert!(
+        first
+            .documents
+            .iter()
+            .all(|d| d.status == DocumentStatus::Completed)
+    );
     cleanup(&env).await;
     assert!(lexpipe_tests::keys_of(&env).await.is_empty());
 
@@ -275,7 +280,7 @@ async fn the_same_bytes_under_another_name_reuse_every_artefact_without_redis() 
     let second = run(&app, &[renamed], dir.path()).await;
 
     // Assert
-    assert_eq!(second.documents[0].status, "completed");
+    assert_eq!(second.documents[0].status, DocumentStatus::Completed);
     for stage in names::ANALYSIS {
         assert_eq!(second.stages[stage].computed, 0, "{stage}");
     }
@@ -302,7 +307,7 @@ async fn payloads_between_steps_stay_far_below_the_step_functions_limit() {
     let summary = run(&app, &[biggest], dir.path()).await;
 
     let d = &summary.documents[0];
-    assert_eq!(d.status, "completed");
+    assert_eq!(d.status, DocumentStatus::Completed);
     assert!(d.largest_payload_bytes > 0);
     // Step Functions allows 256 KiB; pointers only should need a few KiB.
     assert!(
@@ -409,7 +414,7 @@ async fn a_document_without_any_text_runs_through_an_empty_map_without_failing()
 
     // Assert
     let d = &summary.documents[0];
-    assert_eq!(d.status, "completed", "{:?}", d.error);
+    assert_eq!(d.status, DocumentStatus::Completed, "{:?}", d.error);
     assert_eq!((d.chunks, d.entities), (0, 0));
     assert_eq!(d.pages_without_text, vec![1]);
     cleanup(&env).await;

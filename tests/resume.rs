@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use lexpipe::app::{App, AppOptions};
 use lexpipe::config::BlobLocation;
+use lexpipe::model::DocumentStatus;
 use lexpipe::redis::RedisStatus;
-use lexpipe::redis::state::OverallStatus;
 use lexpipe::runner::{self, RunOptions};
 use lexpipe::stages::{StageError, StageHooks, names};
 use lexpipe_tests::{cleanup, config_with, require_redis, samples_dir, unique_env};
@@ -71,11 +71,11 @@ async fn a_stage_that_failed_once_is_resumed_without_recomputing_the_stages_befo
 
     // Assert 1: failed at that stage, earlier stages recorded as completed.
     let doc = &first.documents[0];
-    assert_eq!(doc.status, "failed");
+    assert_eq!(doc.status, DocumentStatus::Failed);
     assert_eq!(doc.error_type.as_deref(), Some("InjectedFailure"));
     let id: uuid::Uuid = doc.document_uuid.as_deref().unwrap().parse().unwrap();
     let state = states.get(id).await.unwrap().unwrap();
-    assert_eq!(state.status, OverallStatus::Failed);
+    assert_eq!(state.status, DocumentStatus::Failed);
     let resume = states.resume_point(id, &names::ALL).await.unwrap();
     assert_eq!(resume.start_at.as_deref(), Some(names::RESOLVE));
     assert_eq!(resume.done, vec![names::OCR, names::CHUNK, names::ENTITIES]);
@@ -87,14 +87,14 @@ async fn a_stage_that_failed_once_is_resumed_without_recomputing_the_stages_befo
         .unwrap();
 
     // Assert 2: completed; OCR and entity results reused, resolution computed now.
-    assert_eq!(second.documents[0].status, "completed");
+    assert_eq!(second.documents[0].status, DocumentStatus::Completed);
     assert_eq!(second.stages[names::OCR].computed, 0);
     assert_eq!(second.stages[names::OCR].cached, 1);
     assert_eq!(second.stages[names::ENTITIES].computed, 0);
     assert!(second.stages[names::ENTITIES].cached > 0);
     assert_eq!(second.stages[names::RESOLVE].computed, 1);
     let state = states.get(id).await.unwrap().unwrap();
-    assert_eq!(state.status, OverallStatus::Completed);
+    assert_eq!(state.status, DocumentStatus::Completed);
     assert_eq!(state.progress, 100);
     let resolve = state
         .stages

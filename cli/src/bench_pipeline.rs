@@ -303,7 +303,7 @@ async fn asl_run(app: &App, sources: &[String], opts: &RunOptions) -> anyhow::Re
         failed: summary
             .documents
             .iter()
-            .filter(|d| d.status != "completed")
+            .filter(|d| d.status != lexpipe::model::DocumentStatus::Completed)
             .count(),
     })
 }

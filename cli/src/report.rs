@@ -4,6 +4,7 @@ use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use lexpipe::config::Config;
+use lexpipe::model::DocumentStatus;
 use lexpipe::redis::NamespaceStats;
 use lexpipe::redis::health::{HealthReport, Status};
 use lexpipe::runner::{Progress, Summary};
@@ -30,7 +31,11 @@ pub fn on_progress(bar: &ProgressBar, p: Progress<'_>) {
 }
 
 pub fn print_summary(s: &Summary, out_dir: &Path) {
-    let failed = s.documents.iter().filter(|d| d.status == "failed").count();
+    let failed = s
+        .documents
+        .iter()
+        .filter(|d| d.status == DocumentStatus::Failed)
+        .count();
     println!(
         "{} documents: {} completed, {} failed   (redis: {})",
         s.documents.len(),

@@ -13,10 +13,9 @@ use std::time::Duration;
 use anyhow::Context;
 use lexpipe::app::{App, AppOptions};
 use lexpipe::config::Config;
+use lexpipe::model::DocumentStatus;
 use lexpipe::redis::RedisStatus;
-use lexpipe::redis::state::{
-    DocumentState, DocumentStates, OverallStatus, StageStatus, StateError, Uuid,
-};
+use lexpipe::redis::state::{DocumentState, DocumentStates, StageStatus, StateError, Uuid};
 
 /// Documents listed per status by `--all` (the counts cover every one).
 const LIST_PER_STATUS: usize = 20;
@@ -27,11 +26,11 @@ const DATE: &str = "%Y-%m-%d %H:%M:%S UTC";
 /// Width of the progress bar.
 const BAR: usize = 20;
 /// The order `--all` shows groups in: work in flight first.
-const GROUPS: [OverallStatus; 4] = [
-    OverallStatus::Running,
-    OverallStatus::Queued,
-    OverallStatus::Failed,
-    OverallStatus::Completed,
+const GROUPS: [DocumentStatus; 4] = [
+    DocumentStatus::Running,
+    DocumentStatus::Queued,
+    DocumentStatus::Failed,
+    DocumentStatus::Completed,
 ];
 
 const UNKNOWN: u8 = 1;
@@ -164,7 +163,7 @@ async fn show_document(
 struct Overview {
     prefix: String,
     counts: lexpipe::redis::state::StatusCounts,
-    documents: std::collections::BTreeMap<OverallStatus, Vec<DocumentState>>,
+    documents: std::collections::BTreeMap<DocumentStatus, Vec<DocumentState>>,
 }
 
 async fn show_all(
@@ -266,9 +265,9 @@ fn render_document(s: &DocumentState, now: u64) -> String {
     line(&mut o, format!("source    {}", printable(&s.source)));
     line(&mut o, format!("sha256    {}", s.content_sha256));
     let at = match (&s.current_stage, s.status) {
-        (Some(stage), OverallStatus::Failed) => format!("  failed in {stage}"),
-        (Some(stage), OverallStatus::Running) => format!("  at {stage}"),
-        (Some(stage), OverallStatus::Queued) => format!("  next: {stage}"),
+        (Some(stage), DocumentStatus::Failed) => format!("  failed in {stage}"),
+        (Some(stage), DocumentStatus::Running) => format!("  at {stage}"),
+        (Some(stage), DocumentStatus::Queued) => format!("  next: {stage}"),
         _ => String::new(),
     };
     line(
@@ -363,14 +362,14 @@ fn render_overview(v: &Overview, now: u64) -> String {
         }
         for d in docs {
             let detail = match (d.status, &d.current_stage) {
-                (OverallStatus::Failed, Some(stage)) => {
+                (DocumentStatus::Failed, Some(stage)) => {
                     let kind = d
                         .stage(stage)
                         .and_then(|st| st.error_type.as_deref())
                         .unwrap_or("?");
                     format!("{stage}: {}", printable(kind))
                 }
-                (OverallStatus::Queued, Some(stage)) => format!("next: {stage}"),
+                (DocumentStatus::Queued, Some(stage)) => format!("next: {stage}"),
                 (_, Some(stage)) => format!("at {stage}"),
                 (_, None) => String::new(),
             };
@@ -466,7 +465,7 @@ mod tests {
         chunk.error = Some("cannot read\n\x1b[31mpage 2".into());
         DocumentState {
             document_uuid: Uuid::from_u128(42),
-            status: OverallStatus::Failed,
+            status: DocumentStatus::Failed,
             progress: 50,
             current_stage: Some("chunk".into()),
             source: "evil\x1b]0;title\x07.pdf".into(),
@@ -495,7 +494,7 @@ mod tests {
     #[test]
     fn a_running_stage_shows_its_time_so_far() {
         let mut d = failed_document();
-        d.status = OverallStatus::Running;
+        d.status = DocumentStatus::Running;
         d.stages[1] = StageState {
             started_ms: Some(3_000),
             attempts: 1,
@@ -508,7 +507,7 @@ mod tests {
     #[test]
     fn the_overview_lists_counts_and_groups_with_what_is_not_shown() {
         let mut documents = std::collections::BTreeMap::new();
-        documents.insert(OverallStatus::Failed, vec![failed_document()]);
+        documents.insert(DocumentStatus::Failed, vec![failed_document()]);
         let v = Overview {
             prefix: "lexpipe:dev:".into(),
             counts: lexpipe::redis::state::StatusCounts {
@@ -587,7 +586,7 @@ mod tests {
 
     async fn remove_all(store: &StateStore, docs: &[Uuid]) {
         let mut keys: Vec<String> = docs.iter().map(|d| store.state_key(*d)).collect();
-        keys.extend(OverallStatus::ALL.iter().map(|s| store.index_key(*s)));
+        keys.extend(DocumentStatus::ALL.iter().map(|s| store.index_key(*s)));
         let client = redis::Client::open(redis_url().as_str()).unwrap();
         let mut c = client.get_multiplexed_async_connection().await.unwrap();
         let _: i64 = redis::cmd("DEL")

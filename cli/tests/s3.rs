@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
+use lexpipe::model::DocumentStatus;
 use lexpipe::store::blob::{BlobStore, S3Store};
 use lexpipe::store::source::SourceReader;
 use lexpipe::text::sha256_hex;
@@ -378,8 +379,8 @@ async fn an_s3_source_that_vanished_after_listing_fails_that_document_alone_with
     );
     let gone = &run.documents[0];
     let kept = &run.documents[1];
-    assert_eq!(kept.status, "completed", "{kept:?}");
-    assert_eq!(gone.status, "failed", "{gone:?}");
+    assert_eq!(kept.status, DocumentStatus::Completed, "{kept:?}");
+    assert_eq!(gone.status, DocumentStatus::Failed, "{gone:?}");
     assert_eq!(gone.error_type.as_deref(), Some("ReadError"), "{gone:?}");
     let error = gone.error.as_deref().unwrap();
     assert!(

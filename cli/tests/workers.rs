@@ -368,7 +368,7 @@ async fn a_worker_killed_mid_item_is_reclaimed_after_its_lease_and_completed_exa
                 panic!("the worker exited ({status}) before claiming the item: {stderr}");
             }
             let item = queue::item(&db.pool, item_id).await.unwrap().unwrap();
-            if item.status == Status::Processing && item.attempts == 1 {
+            if item.status == Status::Running && item.attempts == 1 {
                 return item;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

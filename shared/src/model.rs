@@ -238,8 +238,12 @@ pub struct StructuredData {
     pub model_version: String,
 }
 
-/// Status of a document wherever it is recorded (the queue table, the documents table,
-/// the Redis document state, summaries): one vocabulary.
+/// Status of a document wherever it is recorded, in one vocabulary: PostgreSQL
+/// (`documents.status`, `processing_queue.status`, both constrained to these words by
+/// `shared/migrations/0003_one_status_vocabulary.sql`), the Redis document state
+/// (`doc_state` and the `doc_index:v1:{status}` sets, see [`crate::redis::state`]), and the
+/// `--json` summary of `lexpipe process` ([`crate::runner::DocumentSummary`]). Serialised
+/// and stored as [`DocumentStatus::as_str`]: `queued`, `running`, `completed`, `failed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DocumentStatus {
@@ -252,7 +256,8 @@ pub enum DocumentStatus {
 }
 
 impl DocumentStatus {
-    /// Every status.
+    /// Every status. The Redis state scripts take the index keys in this order
+    /// (`state_common.lua`): do not reorder.
     pub const ALL: [DocumentStatus; 4] = [
         DocumentStatus::Queued,
         DocumentStatus::Running,
@@ -284,5 +289,20 @@ impl DocumentStatus {
 impl std::fmt::Display for DocumentStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.pad(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_status_serialises_as_the_word_it_is_stored_under() {
+        for status in DocumentStatus::ALL {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+            assert_eq!(DocumentStatus::parse(status.as_str()), Some(status));
+            assert_eq!(format!("{status}"), status.as_str());
+        }
+        assert_eq!(DocumentStatus::parse("processing"), None);
     }
 }

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::asl;
+use crate::model::DocumentStatus;
 use crate::pipeline::{self, LocalTasks, StageRecorder, StageTally};
 use crate::redis::{NamespaceStats, RedisStatus};
 use crate::stages::{DocumentRef, StageError, names};
@@ -53,8 +54,9 @@ pub struct DocumentSummary {
     pub source: String,
     pub document_uuid: Option<String>,
     pub content_sha256: Option<String>,
-    /// `completed` or `failed`.
-    pub status: &'static str,
+    /// `completed` or `failed` (serialised as [`DocumentStatus::as_str`]): a run of
+    /// `lexpipe process` ends every document in one or the other.
+    pub status: DocumentStatus,
     pub error: Option<String>,
     pub error_type: Option<String>,
     pub pages: usize,
@@ -119,7 +121,11 @@ pub struct Summary {
 impl Summary {
     /// Exit status rule: failure only when there were documents and every one failed.
     pub fn all_failed(&self) -> bool {
-        !self.documents.is_empty() && self.documents.iter().all(|d| d.status == "failed")
+        !self.documents.is_empty()
+            && self
+                .documents
+                .iter()
+                .all(|d| d.status == DocumentStatus::Failed)
     }
 }
 
@@ -311,7 +317,7 @@ pub async fn process_sources(
             let (summary, tally) = process_one(app, definition, source, opts).await;
             progress(Progress::Finished {
                 source: &summary.source,
-                ok: summary.status == "completed",
+                ok: summary.status == DocumentStatus::Completed,
             });
             (summary, tally)
         })
@@ -384,7 +390,7 @@ async fn process_one(
         source: source.to_string(),
         document_uuid: None,
         content_sha256: None,
-        status: "failed",
+        status: DocumentStatus::Failed,
         error: None,
         error_type: None,
         pages: 0,
@@ -421,7 +427,7 @@ async fn process_one(
     summary.largest_payload_bytes = tasks.largest_payload();
     match result {
         Ok(out) => {
-            summary.status = "completed";
+            summary.status = DocumentStatus::Completed;
             fill_summary(&mut summary, &out);
         }
         Err(failed) => {

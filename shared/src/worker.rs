@@ -2,11 +2,11 @@
 //!
 //! ## Claim protocol
 //! 1. In one PostgreSQL transaction, candidates are selected `FOR UPDATE SKIP LOCKED`
-//!    (queued, or processing with an expired lease), by priority.
+//!    (queued, or running with an expired lease), by priority.
 //! 2. For a candidate, the worker takes the Redis lock `lock:v1:{queue_item-N}`; the lock
 //!    script also `INCR`s the item's fencing counter (`fence:v1:{queue_item-N}`). No
 //!    lock → next candidate.
-//! 3. The row is updated to processing with a lease and the fencing token, and an attempt
+//! 3. The row is updated to running with a lease and the fencing token, and an attempt
 //!    row is written; commit.
 //! 4. While the item is processed, the Redis lock is renewed and the row's lease extended
 //!    (heartbeat). If either is lost, the worker stops working on the item.
@@ -112,7 +112,7 @@ impl ItemProcessor for PipelineProcessor {
 pub struct WorkerOptions {
     /// Items processed at once by this process.
     pub concurrency: usize,
-    /// Stop when nothing is queued or processing anywhere.
+    /// Stop when nothing is queued or running anywhere.
     pub until_empty: bool,
     /// Lock and row lease; renewed every third of it.
     pub lease: Duration,
@@ -231,7 +231,7 @@ impl Worker {
 
     async fn queue_drained(&self) -> bool {
         match queue::stats(&self.pool).await {
-            Ok(s) => s.queued == 0 && s.processing == 0,
+            Ok(s) => s.queued == 0 && s.running == 0,
             Err(_) => false,
         }
     }

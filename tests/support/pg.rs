@@ -119,7 +119,7 @@ fn with_database(url: &str, name: &str) -> String {
 pub async fn expire_leases(pool: &PgPool) {
     sqlx::query(
         "UPDATE processing_queue SET lease_until = now() - interval '1 second' \
-         WHERE status = 'processing'",
+         WHERE status = 'running'",
     )
     .execute(pool)
     .await

@@ -7,14 +7,15 @@
 //!   this process by [`MemoryStateStore`] (for `local` runs without Redis).
 //! - [`DocumentState`], [`StageState`]: the typed state that `get` and `list` return.
 //! - [`ResumePoint`]: where a re-run should start, and which stages it can skip.
-//! - [`StateConfig`]: the lifetime of state (`LEXPIPE_STATE_TTL_SECS`).
+//! - [`StateConfig`]: the lifetime of state (`LEXPIPE_STATE_TTL_SECS`), read by
+//!   [`crate::config`] and re-exported here because [`StateStore::new`] takes it.
 //!
 //! ## In Redis
 //! One hash per document, `doc_state:v1:{document_uuid}`, readable with `HGETALL`:
 //!
 //! | field | meaning |
 //! |---|---|
-//! | `status` | `queued`, `running`, `completed` or `failed` |
+//! | `status` | `queued`, `running`, `completed` or `failed`: a [`DocumentStatus`], the words PostgreSQL stores too |
 //! | `progress` | 0–100: stages done (completed or skipped) over the document's stages |
 //! | `current_stage` | the running stage, else the failed one, else the next to run; absent once completed |
 //! | `stages` | the stage list given at `init`, comma-separated, in pipeline order |
@@ -56,18 +57,15 @@ use serde::{Deserialize, Serialize};
 
 use super::conn::{RedisHandle, RedisUnavailable};
 use super::keys::{KeyBuilder, KeyPart};
-use crate::config::{ConfigError, Vars};
+use crate::model::DocumentStatus;
+
+/// Read with every other setting by [`crate::config`]; re-exported because
+/// [`StateStore::new`] and [`MemoryStateStore::new`] take it.
+pub use crate::config::StateConfig;
 
 /// Documents are identified by UUID (see [`crate::model::document_uuid`]); re-exported so
 /// that callers without a `uuid` dependency can parse one.
 pub use uuid::Uuid;
-
-/// The variable holding the lifetime of document state, in seconds.
-pub const TTL_VAR: &str = "LEXPIPE_STATE_TTL_SECS";
-/// Thirty days: long enough to inspect and resume a run after a holiday.
-pub const DEFAULT_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
-/// Ten years: more is a typo, and would overflow nothing but help nobody.
-const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 60 * 60;
 
 /// Key namespaces (after `lexpipe:{env}:`).
 const STATE_NAMESPACE: &str = "doc_state";
@@ -85,39 +83,8 @@ const MAX_ERROR_CHARS: usize = 4096;
 /// Index members looked at per round trip when listing or pruning.
 const BATCH: usize = 200;
 
-/// How long document state lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StateConfig {
-    /// Time to live of every state key, refreshed on each write.
-    pub ttl: Duration,
-}
-
-impl Default for StateConfig {
-    fn default() -> Self {
-        StateConfig { ttl: DEFAULT_TTL }
-    }
-}
-
 impl StateConfig {
-    /// Reads [`TTL_VAR`] through `get` (unset, empty or blank: the 30-day default).
-    ///
-    /// # Errors
-    /// A value that is not a whole number of seconds between 1 and ten years, naming the
-    /// variable.
-    pub fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<StateConfig, ConfigError> {
-        let ttl =
-            Vars::new(get).secs_in(TTL_VAR, StateConfig::default().ttl.as_secs(), MAX_TTL_SECS)?;
-        Ok(StateConfig { ttl })
-    }
-
-    /// Reads the process environment.
-    ///
-    /// # Errors
-    /// As [`StateConfig::from_vars`].
-    pub fn from_env() -> Result<StateConfig, ConfigError> {
-        StateConfig::from_vars(&|k| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned()))
-    }
-
+    /// The TTL in milliseconds, as the scripts take it; at least 1.
     fn ttl_ms(&self) -> u64 {
         (self.ttl.as_millis() as u64).max(1)
     }
@@ -171,51 +138,9 @@ impl std::fmt::Display for StageStatus {
 
 /// Where a whole document stands, derived from its stages: `failed` if any stage failed,
 /// `completed` when every stage is done, `running` once any stage has started, `queued`
-/// before that.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OverallStatus {
-    Queued,
-    Running,
-    Completed,
-    Failed,
-}
-
-impl OverallStatus {
-    /// Every status, in the order the index keys are passed to the scripts.
-    pub const ALL: [OverallStatus; 4] = [
-        OverallStatus::Queued,
-        OverallStatus::Running,
-        OverallStatus::Completed,
-        OverallStatus::Failed,
-    ];
-
-    /// The name stored in Redis, used in index keys and printed.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OverallStatus::Queued => "queued",
-            OverallStatus::Running => "running",
-            OverallStatus::Completed => "completed",
-            OverallStatus::Failed => "failed",
-        }
-    }
-
-    /// Reads a name as printed by [`OverallStatus::as_str`].
-    pub fn parse(s: &str) -> Option<OverallStatus> {
-        OverallStatus::ALL.into_iter().find(|st| st.as_str() == s)
-    }
-
-    /// Completed or failed: nothing more happens without a new run.
-    pub fn is_terminal(self) -> bool {
-        matches!(self, OverallStatus::Completed | OverallStatus::Failed)
-    }
-}
-
-impl std::fmt::Display for OverallStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.as_str())
-    }
-}
+/// before that. The one document status of the workspace, [`DocumentStatus`]; this name
+/// is kept for the callers that know it as the state's overall status.
+pub type OverallStatus = DocumentStatus;
 
 /// One stage of one document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -264,7 +189,7 @@ impl StageState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocumentState {
     pub document_uuid: Uuid,
-    pub status: OverallStatus,
+    pub status: DocumentStatus,
     /// 0–100: stages done (completed or skipped) over the document's stages.
     pub progress: u8,
     /// The running stage, else the failed one, else the next to run; `None` once completed.
@@ -351,21 +276,21 @@ pub struct StatusCounts {
 }
 
 impl StatusCounts {
-    pub fn get(&self, status: OverallStatus) -> u64 {
+    pub fn get(&self, status: DocumentStatus) -> u64 {
         match status {
-            OverallStatus::Queued => self.queued,
-            OverallStatus::Running => self.running,
-            OverallStatus::Completed => self.completed,
-            OverallStatus::Failed => self.failed,
+            DocumentStatus::Queued => self.queued,
+            DocumentStatus::Running => self.running,
+            DocumentStatus::Completed => self.completed,
+            DocumentStatus::Failed => self.failed,
         }
     }
 
-    fn set(&mut self, status: OverallStatus, n: u64) {
+    fn set(&mut self, status: DocumentStatus, n: u64) {
         match status {
-            OverallStatus::Queued => self.queued = n,
-            OverallStatus::Running => self.running = n,
-            OverallStatus::Completed => self.completed = n,
-            OverallStatus::Failed => self.failed = n,
+            DocumentStatus::Queued => self.queued = n,
+            DocumentStatus::Running => self.running = n,
+            DocumentStatus::Completed => self.completed = n,
+            DocumentStatus::Failed => self.failed = n,
         }
     }
 
@@ -496,7 +421,7 @@ pub trait DocumentStates: Send + Sync {
     /// [`StateError::Unavailable`].
     async fn list(
         &self,
-        status: Option<OverallStatus>,
+        status: Option<DocumentStatus>,
         limit: usize,
     ) -> Result<Vec<DocumentState>, StateError>;
 
@@ -566,22 +491,22 @@ fn clip(s: &str, max: usize) -> &str {
 
 /// The overall fields, computed from the stages in order. `state_common.lua` applies the
 /// same rules in Redis.
-fn derive_overall(stages: &[StageState]) -> (OverallStatus, u8, Option<String>) {
+fn derive_overall(stages: &[StageState]) -> (DocumentStatus, u8, Option<String>) {
     let done = stages.iter().filter(|s| s.status.is_done()).count();
     let first = |st: StageStatus| stages.iter().find(|s| s.status == st).map(|s| &s.name);
     let open = first(StageStatus::Pending).cloned();
     let progress = (done * 100).checked_div(stages.len()).unwrap_or(0) as u8;
     let started = stages.iter().any(|s| s.status != StageStatus::Pending);
     if let Some(failed) = first(StageStatus::Failed) {
-        (OverallStatus::Failed, progress, Some(failed.clone()))
+        (DocumentStatus::Failed, progress, Some(failed.clone()))
     } else if done == stages.len() {
-        (OverallStatus::Completed, progress, None)
+        (DocumentStatus::Completed, progress, None)
     } else if let Some(running) = first(StageStatus::Running) {
-        (OverallStatus::Running, progress, Some(running.clone()))
+        (DocumentStatus::Running, progress, Some(running.clone()))
     } else if started {
-        (OverallStatus::Running, progress, open)
+        (DocumentStatus::Running, progress, open)
     } else {
-        (OverallStatus::Queued, progress, open)
+        (DocumentStatus::Queued, progress, open)
     }
 }
 
@@ -641,7 +566,7 @@ impl StateStore {
     }
 
     /// `lexpipe:{env}:doc_index:v1:{status}`: documents in `status`, scored by `updated_ms`.
-    pub fn index_key(&self, status: OverallStatus) -> String {
+    pub fn index_key(&self, status: DocumentStatus) -> String {
         self.keys.key(
             INDEX_NAMESPACE,
             KEY_VERSION,
@@ -663,9 +588,9 @@ impl StateStore {
         stage: Option<&str>,
         args: &[&str],
     ) -> Result<DocumentState, StateError> {
-        let mut keys = Vec::with_capacity(1 + OverallStatus::ALL.len());
+        let mut keys = Vec::with_capacity(1 + DocumentStatus::ALL.len());
         keys.push(self.state_key(doc));
-        keys.extend(OverallStatus::ALL.iter().map(|s| self.index_key(*s)));
+        keys.extend(DocumentStatus::ALL.iter().map(|s| self.index_key(*s)));
         let ttl_ms = self.cfg.ttl_ms().to_string();
         let member = doc.hyphenated().to_string();
         let (keys, ttl_ms, member) = (&keys, &ttl_ms, &member);
@@ -700,7 +625,7 @@ impl StateStore {
 
     /// Removes from the `status` index those of `members` whose hash is gone; returns how
     /// many were removed.
-    async fn prune(&self, status: OverallStatus, members: &[Uuid]) -> Result<u64, StateError> {
+    async fn prune(&self, status: DocumentStatus, members: &[Uuid]) -> Result<u64, StateError> {
         if members.is_empty() {
             return Ok(0);
         }
@@ -737,7 +662,7 @@ impl StateStore {
     /// on the way.
     async fn list_status(
         &self,
-        status: OverallStatus,
+        status: DocumentStatus,
         limit: usize,
     ) -> Result<Vec<DocumentState>, StateError> {
         let index = self.index_key(status);
@@ -910,7 +835,7 @@ impl DocumentStates for StateStore {
 
     async fn list(
         &self,
-        status: Option<OverallStatus>,
+        status: Option<DocumentStatus>,
         limit: usize,
     ) -> Result<Vec<DocumentState>, StateError> {
         if limit == 0 {
@@ -918,7 +843,7 @@ impl DocumentStates for StateStore {
         }
         let statuses = match status {
             Some(s) => vec![s],
-            None => OverallStatus::ALL.to_vec(),
+            None => DocumentStatus::ALL.to_vec(),
         };
         let mut out = Vec::new();
         for s in statuses {
@@ -937,7 +862,7 @@ impl DocumentStates for StateStore {
             .await?
             .saturating_sub(self.cfg.ttl_ms());
         let mut counts = StatusCounts::default();
-        for status in OverallStatus::ALL {
+        for status in DocumentStatus::ALL {
             let index = self.index_key(status);
             let index = &index;
             let mut offset = 0usize;
@@ -1004,7 +929,7 @@ fn parse_state(doc: Uuid, f: &HashMap<String, String>) -> Result<DocumentState, 
             .transpose()
     };
     let status = required("status")?;
-    let status = OverallStatus::parse(status)
+    let status = DocumentStatus::parse(status)
         .ok_or_else(|| corrupt(format!("unknown status {status:?}")))?;
     let mut stages = Vec::new();
     for name in required("stages")?.split(',').filter(|s| !s.is_empty()) {
@@ -1253,7 +1178,7 @@ impl DocumentStates for MemoryStateStore {
 
     async fn list(
         &self,
-        status: Option<OverallStatus>,
+        status: Option<DocumentStatus>,
         limit: usize,
     ) -> Result<Vec<DocumentState>, StateError> {
         let mut out: Vec<DocumentState> = self
@@ -1286,39 +1211,6 @@ mod tests {
 
     fn doc(n: u128) -> Uuid {
         Uuid::from_u128(n)
-    }
-
-    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
-            .collect();
-        move |k| map.get(k).cloned()
-    }
-
-    #[test]
-    fn ttl_defaults_to_thirty_days_when_unset_or_blank() {
-        assert_eq!(StateConfig::from_vars(&vars(&[])).unwrap().ttl, DEFAULT_TTL);
-        assert_eq!(
-            StateConfig::from_vars(&vars(&[(TTL_VAR, "  ")])).unwrap(),
-            StateConfig::default()
-        );
-        assert_eq!(DEFAULT_TTL, Duration::from_secs(2_592_000));
-    }
-
-    #[test]
-    fn ttl_is_read_in_seconds() {
-        let cfg = StateConfig::from_vars(&vars(&[(TTL_VAR, " 3600 ")])).unwrap();
-        assert_eq!(cfg.ttl, Duration::from_secs(3600));
-    }
-
-    #[test]
-    fn zero_negative_huge_or_malformed_ttl_is_an_error_naming_the_variable() {
-        for bad in ["0", "-5", "1.5", "ten", "999999999999"] {
-            let err = StateConfig::from_vars(&vars(&[(TTL_VAR, bad)])).unwrap_err();
-            assert_eq!(err.var, TTL_VAR, "{bad}");
-            assert!(err.problem.contains(&format!("{bad:?}")), "{}", err.problem);
-        }
     }
 
     #[test]
@@ -1356,14 +1248,24 @@ mod tests {
     #[test]
     fn overall_status_follows_the_stages() {
         use StageStatus::*;
-        let cases: [(&[StageStatus], OverallStatus, u8, Option<&str>); 7] = [
-            (&[Pending, Pending], OverallStatus::Queued, 0, Some("a")),
-            (&[Running, Pending], OverallStatus::Running, 0, Some("a")),
-            (&[Completed, Pending], OverallStatus::Running, 50, Some("b")),
-            (&[Completed, Running], OverallStatus::Running, 50, Some("b")),
-            (&[Completed, Failed], OverallStatus::Failed, 50, Some("b")),
-            (&[Skipped, Completed], OverallStatus::Completed, 100, None),
-            (&[Failed, Running], OverallStatus::Failed, 0, Some("a")),
+        let cases: [(&[StageStatus], DocumentStatus, u8, Option<&str>); 7] = [
+            (&[Pending, Pending], DocumentStatus::Queued, 0, Some("a")),
+            (&[Running, Pending], DocumentStatus::Running, 0, Some("a")),
+            (
+                &[Completed, Pending],
+                DocumentStatus::Running,
+                50,
+                Some("b"),
+            ),
+            (
+                &[Completed, Running],
+                DocumentStatus::Running,
+                50,
+                Some("b"),
+            ),
+            (&[Completed, Failed], DocumentStatus::Failed, 50, Some("b")),
+            (&[Skipped, Completed], DocumentStatus::Completed, 100, None),
+            (&[Failed, Running], DocumentStatus::Failed, 0, Some("a")),
         ];
         for (statuses, overall, progress, current) in cases {
             let stages: Vec<StageState> = ["a", "b"]
@@ -1393,7 +1295,7 @@ mod tests {
     fn resume_point_is_the_first_stage_not_done_and_lists_the_done_ones_before_it() {
         let mut state = DocumentState {
             document_uuid: doc(1),
-            status: OverallStatus::Failed,
+            status: DocumentStatus::Failed,
             progress: 0,
             current_stage: None,
             source: String::new(),
@@ -1431,10 +1333,10 @@ mod tests {
         let store = MemoryStateStore::default();
         let d = doc(7);
         let s = store.init(d, "a.pdf", SHA, &STAGES).await.unwrap();
-        assert_eq!((s.status, s.progress), (OverallStatus::Queued, 0));
+        assert_eq!((s.status, s.progress), (DocumentStatus::Queued, 0));
         store.start_stage(d, "ocr").await.unwrap();
         let s = store.complete_stage(d, "ocr", 12).await.unwrap();
-        assert_eq!((s.status, s.progress), (OverallStatus::Running, 33));
+        assert_eq!((s.status, s.progress), (DocumentStatus::Running, 33));
         assert_eq!(s.stage("ocr").unwrap().count, Some(12));
         assert_eq!(s.current_stage.as_deref(), Some("chunk"));
         store.start_stage(d, "chunk").await.unwrap();
@@ -1442,7 +1344,7 @@ mod tests {
             .fail_stage(d, "chunk", "ReadError", "boom")
             .await
             .unwrap();
-        assert_eq!(s.status, OverallStatus::Failed);
+        assert_eq!(s.status, DocumentStatus::Failed);
         assert_eq!(
             s.stage("chunk").unwrap().error_type.as_deref(),
             Some("ReadError")
@@ -1454,7 +1356,7 @@ mod tests {
         assert_eq!(s.stage("chunk").unwrap().error, None);
         store.complete_stage(d, "chunk", 3).await.unwrap();
         let s = store.skip_stage(d, "extract_entities").await.unwrap();
-        assert_eq!((s.status, s.progress), (OverallStatus::Completed, 100));
+        assert_eq!((s.status, s.progress), (DocumentStatus::Completed, 100));
         assert_eq!(s.current_stage, None);
         let counts = store.counts().await.unwrap();
         assert_eq!((counts.completed, counts.total()), (1, 1));
@@ -1518,12 +1420,12 @@ mod tests {
             .fail_stage(doc(1), "ocr", "OcrError", "bad")
             .await
             .unwrap();
-        let failed = store.list(Some(OverallStatus::Failed), 10).await.unwrap();
+        let failed = store.list(Some(DocumentStatus::Failed), 10).await.unwrap();
         assert_eq!(failed.len(), 1);
         assert_eq!(failed[0].document_uuid, doc(1));
         assert_eq!(
             store
-                .list(Some(OverallStatus::Queued), 10)
+                .list(Some(DocumentStatus::Queued), 10)
                 .await
                 .unwrap()
                 .len(),

@@ -20,8 +20,8 @@ use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use super::db::{DbError, check_document_id, token_from_db, token_to_db};
-use super::queue::Status;
-use crate::model::DocumentOutput;
+use super::queue::parse_status;
+use crate::model::{DocumentOutput, DocumentStatus};
 
 /// Rows of one document, per table.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -53,7 +53,7 @@ pub struct PersistReport {
 pub struct StoredDocument {
     pub id: Uuid,
     pub content_sha256: String,
-    pub status: Status,
+    pub status: DocumentStatus,
     pub error: Option<String>,
     pub error_type: Option<String>,
     pub page_count: Option<i32>,
@@ -304,7 +304,7 @@ pub async fn persist_document(
         Some(current) => current,
         None => {
             sqlx::query(
-                "INSERT INTO documents (id, content_sha256, status) VALUES ($1, $2, 'processing') \
+                "INSERT INTO documents (id, content_sha256, status) VALUES ($1, $2, 'running') \
                  ON CONFLICT DO NOTHING",
             )
             .bind(id)
@@ -611,7 +611,7 @@ pub async fn load_document(pool: &PgPool, id: Uuid) -> Result<Option<StoredDocum
         Ok(StoredDocument {
             id: r.id,
             content_sha256: r.content_sha256,
-            status: Status::parse(&r.status)?,
+            status: parse_status(&r.status)?,
             error: r.error,
             error_type: r.error_type,
             page_count: r.page_count,

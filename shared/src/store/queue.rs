@@ -13,17 +13,17 @@
 //!    transaction with `ON CONFLICT DO NOTHING`, so duplicates of an upload event create
 //!    nothing new (`created` is true for exactly one of them).
 //! 2. [`claim`], in one transaction: take the best claimable item — `queued`, or
-//!    `processing` with an expired lease — by `priority DESC, enqueued_at, id`, locked with
+//!    `running` with an expired lease — by `priority DESC, enqueued_at, id`, locked with
 //!    `FOR UPDATE SKIP LOCKED` so concurrent claimers pass each other instead of waiting.
 //!    An item that has used up `max_attempts` is marked `failed` there and then. Otherwise
 //!    the caller's lock step runs (the Redis lock); with a fencing token newer than the
-//!    item's, the item becomes `processing` with `attempts + 1`, a lease and the token, the
+//!    item's, the item becomes `running` with `attempts + 1`, a lease and the token, the
 //!    previous `running` attempt (a worker that went silent) becomes `abandoned`, and a new
 //!    `running` row goes into `queue_attempts`. A lock step that fails, or a token that is
 //!    not newer, passes over to the next candidate.
 //! 3. While working, [`heartbeat`] extends the lease.
 //! 4. [`complete`] or [`fail`] end the attempt — only if the item still carries the
-//!    claim's fencing token and is `processing`. Otherwise the claim is stale: nothing
+//!    claim's fencing token and is `running`. Otherwise the claim is stale: nothing
 //!    changes except that the attempt row is marked `stale`, and the caller learns it
 //!    (`false` / [`FailOutcome::Stale`]) and must drop its results.
 //!
@@ -42,6 +42,7 @@ use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use super::db::{DbError, check_document_id, token_from_db, token_to_db};
+use crate::model::DocumentStatus;
 
 /// Candidates one [`claim`] looks at before giving up. Passing over an item costs one
 /// query; ten in a row that are locked elsewhere in Redis means the queue is busy, and
@@ -56,35 +57,18 @@ pub const LEASE_EXPIRED_ERROR_TYPE: &str = "LeaseExpired";
 /// `max_attempts` was lowered by hand).
 pub const ATTEMPTS_EXHAUSTED_ERROR_TYPE: &str = "AttemptsExhausted";
 
-/// Status of a queue item, and of a document (the two tables share the same values).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Status {
-    Queued,
-    Processing,
-    Completed,
-    Failed,
-}
+/// Status of a queue item, and of a document: the workspace's one document status, stored
+/// in both tables as [`DocumentStatus::as_str`]. An item being worked on is `running`
+/// (called `processing` before migration 0003), as in the Redis document state.
+pub type Status = DocumentStatus;
 
-impl Status {
-    /// The stored value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Queued => "queued",
-            Status::Processing => "processing",
-            Status::Completed => "completed",
-            Status::Failed => "failed",
-        }
-    }
-
-    pub(super) fn parse(s: &str) -> Result<Status, DbError> {
-        match s {
-            "queued" => Ok(Status::Queued),
-            "processing" => Ok(Status::Processing),
-            "completed" => Ok(Status::Completed),
-            "failed" => Ok(Status::Failed),
-            other => Err(DbError::InvalidData(format!("unknown status {other:?}"))),
-        }
-    }
+/// Reads a stored status.
+///
+/// # Errors
+/// [`DbError::InvalidData`] for a word the migrations' CHECK constraints should have kept
+/// out.
+pub(super) fn parse_status(s: &str) -> Result<DocumentStatus, DbError> {
+    DocumentStatus::parse(s).ok_or_else(|| DbError::InvalidData(format!("unknown status {s:?}")))
 }
 
 /// How one attempt at an item ended.
@@ -166,10 +150,10 @@ pub enum FailOutcome {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueueStats {
     pub queued: u64,
-    pub processing: u64,
+    pub running: u64,
     pub completed: u64,
     pub failed: u64,
-    /// `processing` items whose lease has run out: workers that died; the next claims
+    /// `running` items whose lease has run out: workers that died; the next claims
     /// take them over.
     pub expired_leases: u64,
 }
@@ -192,7 +176,7 @@ pub struct QueueItem {
     pub document_id: Uuid,
     pub source_path: String,
     pub priority: i32,
-    pub status: Status,
+    pub status: DocumentStatus,
     pub attempts: i32,
     pub max_attempts: i32,
     pub lease_until: Option<DateTime<Utc>>,
@@ -319,7 +303,7 @@ where
         let candidate: Option<Candidate> = sqlx::query_as(
             "SELECT id, document_id, source_path, status, attempts, max_attempts, fencing_token \
              FROM processing_queue \
-             WHERE (status = 'queued' OR (status = 'processing' AND lease_until < now())) \
+             WHERE (status = 'queued' OR (status = 'running' AND lease_until < now())) \
                AND id <> ALL($1) \
              ORDER BY priority DESC, enqueued_at, id \
              LIMIT 1 \
@@ -356,11 +340,11 @@ where
         // overwriting a newer owner should the locking above be changed.
         let taken: Option<(i32, DateTime<Utc>)> = sqlx::query_as(
             "UPDATE processing_queue \
-             SET status = 'processing', attempts = attempts + 1, \
+             SET status = 'running', attempts = attempts + 1, \
                  lease_until = now() + $2 * interval '1 millisecond', \
                  worker_id = $3, fencing_token = $4, updated_at = now(), completed_at = NULL \
              WHERE id = $1 AND fencing_token < $4 \
-               AND (status = 'queued' OR (status = 'processing' AND lease_until < now())) \
+               AND (status = 'queued' OR (status = 'running' AND lease_until < now())) \
              RETURNING attempts, lease_until",
         )
         .bind(c.id)
@@ -393,7 +377,7 @@ where
         // The document remembers the newest owner too, so a persist from an owner that
         // has since lost the item is refused (see persist_document).
         sqlx::query(
-            "UPDATE documents SET status = 'processing', \
+            "UPDATE documents SET status = 'running', \
                  fencing_token = GREATEST(fencing_token, $2), updated_at = now() \
              WHERE id = $1",
         )
@@ -419,7 +403,7 @@ where
 /// Fails a candidate that has used up its attempts: its worker died `max_attempts` times
 /// (or it was queued with nothing left), and claiming it again would loop forever.
 async fn give_up(tx: &mut Transaction<'_, Postgres>, c: &Candidate) -> Result<(), DbError> {
-    let (error, error_type) = if c.status == Status::Processing.as_str() {
+    let (error, error_type) = if c.status == DocumentStatus::Running.as_str() {
         let error = format!(
             "lease expired {} times (max_attempts {}): the worker stopped renewing it each time",
             c.attempts, c.max_attempts
@@ -466,7 +450,7 @@ fn lease_millis(lease: Duration) -> Result<i64, DbError> {
 /// Extends the claim's lease to `now() + lease`.
 ///
 /// Returns false when the claim is lost (someone claimed the item with a newer token, or
-/// it is no longer processing): stop working on it. A lease that has expired but was not
+/// it is no longer `running`): stop working on it. A lease that has expired but was not
 /// yet taken over is still this worker's, and is renewed.
 ///
 /// # Errors
@@ -475,7 +459,7 @@ pub async fn heartbeat(pool: &PgPool, claim: &Claim, lease: Duration) -> Result<
     let result = sqlx::query(
         "UPDATE processing_queue \
          SET lease_until = now() + $3 * interval '1 millisecond', updated_at = now() \
-         WHERE id = $1 AND fencing_token = $2 AND status = 'processing'",
+         WHERE id = $1 AND fencing_token = $2 AND status = 'running'",
     )
     .bind(claim.item_id)
     .bind(token_to_db(claim.fencing_token)?)
@@ -501,7 +485,7 @@ pub async fn complete(pool: &PgPool, claim: &Claim) -> Result<bool, DbError> {
         "UPDATE processing_queue \
          SET status = 'completed', lease_until = NULL, last_error = NULL, \
              updated_at = now(), completed_at = now() \
-         WHERE id = $1 AND fencing_token = $2 AND status = 'processing'",
+         WHERE id = $1 AND fencing_token = $2 AND status = 'running'",
     )
     .bind(claim.item_id)
     .bind(token)
@@ -529,7 +513,7 @@ pub async fn complete(pool: &PgPool, claim: &Claim) -> Result<bool, DbError> {
             .bind(claim.item_id)
             .fetch_optional(&mut *tx)
             .await?;
-    if already == Some((Status::Completed.as_str().to_owned(), token)) {
+    if already == Some((DocumentStatus::Completed.as_str().to_owned(), token)) {
         return Ok(true);
     }
     finish_attempt(&mut tx, claim, token, AttemptOutcome::Stale).await?;
@@ -579,7 +563,7 @@ pub async fn fail(
          SET status = CASE WHEN $3 AND attempts < max_attempts THEN 'queued' ELSE 'failed' END, \
              completed_at = CASE WHEN $3 AND attempts < max_attempts THEN NULL ELSE now() END, \
              last_error = $4, lease_until = NULL, updated_at = now() \
-         WHERE id = $1 AND fencing_token = $2 AND status = 'processing' \
+         WHERE id = $1 AND fencing_token = $2 AND status = 'running' \
          RETURNING status, attempts, max_attempts",
     )
     .bind(claim.item_id)
@@ -595,7 +579,7 @@ pub async fn fail(
         }
         Some((status, attempts, max_attempts)) => {
             finish_attempt(&mut tx, claim, token, AttemptOutcome::Failed).await?;
-            let requeued = Status::parse(&status)? == Status::Queued;
+            let requeued = parse_status(&status)? == DocumentStatus::Queued;
             sqlx::query(
                 "UPDATE documents \
                  SET status = $2, \
@@ -627,21 +611,20 @@ pub async fn fail(
 /// # Errors
 /// Driver errors.
 pub async fn stats(pool: &PgPool) -> Result<QueueStats, DbError> {
-    let (queued, processing, completed, failed, expired): (i64, i64, i64, i64, i64) =
-        sqlx::query_as(
-            "SELECT count(*) FILTER (WHERE status = 'queued'), \
-                    count(*) FILTER (WHERE status = 'processing'), \
+    let (queued, running, completed, failed, expired): (i64, i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE status = 'queued'), \
+                    count(*) FILTER (WHERE status = 'running'), \
                     count(*) FILTER (WHERE status = 'completed'), \
                     count(*) FILTER (WHERE status = 'failed'), \
-                    count(*) FILTER (WHERE status = 'processing' AND lease_until < now()) \
+                    count(*) FILTER (WHERE status = 'running' AND lease_until < now()) \
              FROM processing_queue",
-        )
-        .fetch_one(pool)
-        .await?;
+    )
+    .fetch_one(pool)
+    .await?;
     let n = |v: i64| u64::try_from(v).unwrap_or(0);
     Ok(QueueStats {
         queued: n(queued),
-        processing: n(processing),
+        running: n(running),
         completed: n(completed),
         failed: n(failed),
         expired_leases: n(expired),
@@ -722,7 +705,7 @@ pub async fn item(pool: &PgPool, id: i64) -> Result<Option<QueueItem>, DbError> 
             document_id: r.document_id,
             source_path: r.source_path,
             priority: r.priority,
-            status: Status::parse(&r.status)?,
+            status: parse_status(&r.status)?,
             attempts: r.attempts,
             max_attempts: r.max_attempts,
             lease_until: r.lease_until,

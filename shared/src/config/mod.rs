@@ -2,9 +2,9 @@
 //!
 //! Every setting lexpipe reads lives here so that a missing or malformed value stops the
 //! process at start-up with an error naming the variable, instead of surfacing later as a
-//! confusing Redis or chunking failure. Secrets (`REDIS_URL`, `REDIS_PASSWORD`) are held
-//! in [`Secret`] and never appear in `Debug` output, error messages or
-//! [`Config::describe`].
+//! confusing Redis, database or chunking failure. Secrets (`REDIS_URL`, `REDIS_PASSWORD`,
+//! `DATABASE_URL`) are held in [`Secret`] and never appear in `Debug` output, error
+//! messages or [`Config::describe`].
 //!
 //! ## Variables
 //!
@@ -43,20 +43,47 @@
 //! | `LEXPIPE_CHUNK_MAX_CHARS` | `2000` | largest chunk, ≥ 1 |
 //! | `LEXPIPE_CHUNK_OVERLAP_CHARS` | `200` | characters shared by neighbouring chunks, less than half of `LEXPIPE_CHUNK_MAX_CHARS` |
 //! | `LEXPIPE_ARTEFACTS` | the command's choice: `lexpipe process` uses its output folder, or the input bucket for `s3://` input | where step artefacts (`processed/{sha256}/…`) are written: a folder or `s3://bucket/prefix` |
-//!
-//! Settings owned by other modules are parsed there and documented in
-//! `docs/redis_integration.md`: `DATABASE_URL`, `LEXPIPE_AUTO_MIGRATE`,
-//! `DATABASE_MAX_CONNECTIONS` ([`crate::store::db`]); `LEXPIPE_RL_*`
-//! ([`crate::redis::ratelimit`]); `LEXPIPE_IDEMPOTENCY_*` ([`crate::redis::idempotency`]);
-//! `LEXPIPE_STATE_TTL_SECS` ([`crate::redis::state`]).
+//! | `DATABASE_URL` | none (no database: results go to JSON files) | PostgreSQL, `postgres://` or `postgresql://`; a secret, never shown in errors or logs; its `sslmode` is honoured as given |
+//! | `LEXPIPE_AUTO_MIGRATE` | `false` | apply pending migrations at start (`store::db::open`); off by default so that a deploy never changes a shared schema by surprise |
+//! | `DATABASE_MAX_CONNECTIONS` | `10` | connections in the pool, ≥ 1 |
+//! | `LEXPIPE_RL_TEXTRACT_START_PER_SEC` | `15` | Textract `StartDocumentTextDetection` calls per second, shared by every worker, ≥ 1 |
+//! | `LEXPIPE_RL_TEXTRACT_GET_PER_SEC` | `25` | Textract `GetDocumentTextDetection` calls per second, ≥ 1 |
+//! | `LEXPIPE_RL_LLM_REQUESTS_PER_MIN` | `500` | LLM requests per minute, ≥ 1 |
+//! | `LEXPIPE_RL_LLM_TOKENS_PER_MIN` | `200000` | LLM tokens (prompt + completion) per minute, ≥ 1 |
+//! | `LEXPIPE_RL_LOCAL_SHARE` | `0.25` | share of each limit one process allows itself while Redis is unreachable, `0 < x ≤ 1` |
+//! | `LEXPIPE_RL_MAX_WAIT_MS` | `30000` | how long a call waits for a rate-limit grant before failing, ≥ 0 ms |
+//! | `LEXPIPE_IDEMPOTENCY_TTL_SECS` | `86400` (24 h) | how long an idempotency record (and so a completed result) is kept, 1 s to 366 days |
+//! | `LEXPIPE_IDEMPOTENCY_IN_PROGRESS_SECS` | `900` (15 min) | how long a caller that passes no deadline owns an `IN_PROGRESS` record before another may take over; at most `LEXPIPE_IDEMPOTENCY_TTL_SECS` |
+//! | `LEXPIPE_STATE_TTL_SECS` | `2592000` (30 days) | lifetime of per-document state in Redis, refreshed on each write, 1 s to 10 years |
 //!
 //! `fallback_to_memory` is not a variable: it is on only in `local`, where an unreachable
 //! Redis degrades to an in-process cache with one clear warning.
+//!
+//! ## Layout
+//!
+//! This file holds [`Config`], the stage, Redis, cache, chunk and artefact settings, and
+//! the parsing rules ([`ConfigError`], the private `Vars`). The settings of the adapters
+//! that have their own knobs live in submodules, one per adapter, and are re-exported
+//! here: [`DatabaseConfig`] (`database.rs`), [`RateLimitConfig`] with [`Limit`] and
+//! [`LocalShare`] (`rate_limit.rs`), [`IdempotencyConfig`] (`idempotency.rs`) and
+//! [`StateConfig`] (`state.rs`). Configuration depends on no adapter: the adapters
+//! (`store::db`, `redis::ratelimit`, `redis::idempotency`, `redis::state`) take these
+//! types and re-export them for their callers.
 
 use std::fmt;
 use std::time::Duration;
 
 use url::Url;
+
+mod database;
+mod idempotency;
+mod rate_limit;
+mod state;
+
+pub use database::DatabaseConfig;
+pub use idempotency::IdempotencyConfig;
+pub use rate_limit::{Limit, LocalShare, RateLimitConfig};
+pub use state::StateConfig;
 
 const STAGE: &str = "LEXPIPE_STAGE";
 const ENV: &str = "LEXPIPE_ENV";
@@ -339,13 +366,13 @@ pub struct Config {
     /// output folder, or the input bucket).
     pub artefacts: Option<BlobLocation>,
     /// PostgreSQL (`DATABASE_URL`, …); without a URL, results go to JSON files.
-    pub database: crate::store::db::DatabaseConfig,
+    pub database: DatabaseConfig,
     /// Limits of the paid APIs, shared by every worker (`LEXPIPE_RL_*`).
-    pub rate_limit: crate::redis::ratelimit::RateLimitConfig,
+    pub rate_limit: RateLimitConfig,
     /// Idempotency records (`LEXPIPE_IDEMPOTENCY_*`).
-    pub idempotency: crate::redis::idempotency::IdempotencyConfig,
+    pub idempotency: IdempotencyConfig,
     /// Document state (`LEXPIPE_STATE_TTL_SECS`).
-    pub state: crate::redis::state::StateConfig,
+    pub state: StateConfig,
 }
 
 /// A setting that is missing or malformed. Names the variable; never contains a secret.
@@ -409,12 +436,10 @@ impl Config {
                 BlobLocation::parse(&v).map_err(|problem| ConfigError::new(ARTEFACTS, problem))?,
             ),
         };
-        // The modules that own these settings parse them; empty counts as unset here too.
-        let raw = |k: &str| (vars.get)(k).filter(|v| !v.trim().is_empty());
-        let database = crate::store::db::DatabaseConfig::from_vars(&raw)?;
-        let rate_limit = crate::redis::ratelimit::RateLimitConfig::from_vars(&raw)?;
-        let idempotency = crate::redis::idempotency::IdempotencyConfig::from_vars(&raw)?;
-        let state = crate::redis::state::StateConfig::from_vars(&raw)?;
+        let database = DatabaseConfig::from_vars(&vars.get)?;
+        let rate_limit = RateLimitConfig::from_vars(&vars.get)?;
+        let idempotency = IdempotencyConfig::from_vars(&vars.get)?;
+        let state = StateConfig::from_vars(&vars.get)?;
         Ok(Config {
             stage,
             env,
@@ -470,11 +495,11 @@ impl Config {
     }
 }
 
-/// Looks variables up, treating empty values as unset. Public so that the modules owning
-/// their own settings (database, rate limits, idempotency, state) parse them with the same
-/// rules and messages as this module: every error names its variable and quotes the value
-/// (never a secret's).
-pub struct Vars<F> {
+/// Looks variables up, treating empty values as unset, so that every setting (this file's
+/// and the submodules') is parsed with the same rules and messages: every error names its
+/// variable and quotes the value (never a secret's). Private to this module tree: a new
+/// setting belongs here, not in the adapter that uses it.
+struct Vars<F> {
     get: F,
 }
 
