@@ -455,13 +455,13 @@ role=\"img\" aria-label=\"computed and reused work per stage\" font-family=\"sys
         let y = 30.0 + row_h * i as f64;
         let cw = bar_w * *computed as f64 / max as f64;
         let rw = bar_w * *reused as f64 / max as f64;
-        let _ = write!(
+        let _ = writeln!(
             svg,
             "<g class=\"stage\" data-stage=\"{n}\"><title>{n}: {computed} computed, {reused} reused</title>\
 <text x=\"{tx}\" y=\"{ty}\" text-anchor=\"end\">{n}</text>\
 <rect class=\"computed\" x=\"{label_w}\" y=\"{y}\" width=\"{cw:.1}\" height=\"18\" fill=\"{COMPUTED_COLOUR}\"/>\
 <rect class=\"reused\" x=\"{rx:.1}\" y=\"{y}\" width=\"{rw:.1}\" height=\"18\" fill=\"{REUSED_COLOUR}\"/>\
-<text x=\"{vx:.1}\" y=\"{ty}\">{computed} / {reused}</text></g>\n",
+<text x=\"{vx:.1}\" y=\"{ty}\">{computed} / {reused}</text></g>",
             n = escape(name),
             tx = label_w - 8.0,
             ty = y + 14.0,
