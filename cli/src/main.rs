@@ -4,6 +4,7 @@ mod bench;
 mod bench_locks;
 mod bench_pipeline;
 mod bench_ratelimit;
+mod html;
 mod queue_cmds;
 mod report;
 mod status;
@@ -11,6 +12,7 @@ mod status;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use lexpipe::app::{App, AppOptions};
 use lexpipe::config::{BlobLocation, Config};
@@ -48,6 +50,16 @@ enum Command {
         /// Documents processed at once.
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
+        /// Also write an HTML report (index.html, one page per document) into the folder.
+        #[arg(long)]
+        html: bool,
+    },
+    /// Write the HTML report of an output folder (index.html and one page per document)
+    /// from its JSON files and the run summary, when there is one.
+    Report {
+        /// The folder `lexpipe process --out` wrote.
+        #[arg(default_value = "out")]
+        output_dir: PathBuf,
     },
     /// Inspect the result caches.
     Cache {
@@ -207,7 +219,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             out,
             json,
             concurrency,
-        } => process(config, paths, out, json, concurrency).await,
+            html,
+        } => process(config, paths, out, json, concurrency, html).await,
+        Command::Report { output_dir } => write_report(&output_dir),
         Command::Cache {
             command: CacheCommand::Stats { json },
         } => cache_stats(config, json).await,
@@ -257,6 +271,7 @@ async fn process(
     out: PathBuf,
     json: bool,
     concurrency: usize,
+    html: bool,
 ) -> anyhow::Result<ExitCode> {
     // Fail fast on a missing local path, before connecting to anything.
     for p in paths.iter().filter(|p| !p.starts_with("s3://")) {
@@ -293,16 +308,43 @@ async fn process(
     let on_progress = |p: runner::Progress<'_>| report::on_progress(&bar, p);
     let summary = runner::process_sources(&app, &sources, &opts, &on_progress).await?;
     bar.finish_and_clear();
+    // Beside the document files, for `lexpipe report` to read back later.
+    let summary_file = opts.out_dir.join(runner::SUMMARY_FILE);
+    std::fs::write(&summary_file, serde_json::to_vec_pretty(&summary)?)
+        .with_context(|| format!("writing {}", summary_file.display()))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         report::print_summary(&summary, &opts.out_dir);
+    }
+    if html {
+        let index = html::write(&opts.out_dir, &html::load(&opts.out_dir)?)?;
+        // stdout may carry the JSON summary: the report's path goes to stderr.
+        eprintln!("report: {}", index.display());
     }
     Ok(if summary.all_failed() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `lexpipe report`: renders the folder's JSON files; needs neither Redis nor a database.
+fn write_report(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let input = html::load(dir)?;
+    for w in &input.warnings {
+        eprintln!("lexpipe report: skipped {w}");
+    }
+    if input.documents.is_empty() && input.summary.is_none() {
+        anyhow::bail!(
+            "no document outputs or {} in {}",
+            runner::SUMMARY_FILE,
+            dir.display()
+        );
+    }
+    let index = html::write(dir, &input)?;
+    println!("{}", index.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn connect_redis(config: &Config) -> anyhow::Result<RedisHandle> {

@@ -90,8 +90,12 @@ pub fn print_summary(s: &Summary, out_dir: &Path) {
     let known = lexpipe::stages::names::ALL;
     let ordered = known
         .iter()
-        .filter_map(|n| s.stages.get_key_value(n))
-        .chain(s.stages.iter().filter(|(n, _)| !known.contains(n)));
+        .filter_map(|n| s.stages.get_key_value(*n))
+        .chain(
+            s.stages
+                .iter()
+                .filter(|(n, _)| !known.contains(&n.as_str())),
+        );
     for (stage, c) in ordered {
         println!("{:<20} {:>9} {:>9}", stage, c.computed, c.cached);
     }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use futures::StreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::app::App;
@@ -49,7 +49,7 @@ pub enum Progress<'a> {
 }
 
 /// `documents[]` of the `--json` summary.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DocumentSummary {
     pub source: String,
     pub document_uuid: Option<String>,
@@ -72,34 +72,44 @@ pub struct DocumentSummary {
     pub document_type: Option<String>,
     /// Bytes of the largest step input or output (Step Functions caps them at 256 KiB).
     pub largest_payload_bytes: usize,
+    /// This document's units of work over every stage: computed, or reused from a cache
+    /// or an artefact (the per-document share of [`Summary::stages`]).
+    #[serde(default)]
+    pub work: StageCounts,
+    /// Paid API calls for this document (zero until Textract and the LLM arrive).
+    #[serde(default)]
+    pub api_calls: ApiCallSummary,
+    /// Dollars for this document (zero until Textract and the LLM arrive).
+    #[serde(default)]
+    pub cost_usd: Cost,
 }
 
 /// Computed vs served from cache, for one stage.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct StageCounts {
     pub computed: u64,
     pub cached: u64,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ApiCalls {
     pub made: u64,
     pub avoided: u64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ApiCallSummary {
     pub textract: ApiCalls,
     pub llm: ApiCalls,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Cost {
     pub spent: f64,
     pub avoided: f64,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CacheTotals {
     pub hits: i64,
     pub misses: i64,
@@ -107,16 +117,20 @@ pub struct CacheTotals {
 }
 
 /// The machine-readable summary `lexpipe process --json` prints. Later versions add
-/// fields; they never remove or rename one.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// fields; they never remove or rename one. `lexpipe process` also writes it to
+/// [`SUMMARY_FILE`] in the output folder, where `lexpipe report` reads it back.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
     pub documents: Vec<DocumentSummary>,
-    pub stages: BTreeMap<&'static str, StageCounts>,
+    pub stages: BTreeMap<String, StageCounts>,
     pub api_calls: ApiCallSummary,
     pub cost_usd: Cost,
     pub cache: CacheTotals,
     pub redis: RedisStatus,
 }
+
+/// Name of the run summary in the output folder (beside the per-document files).
+pub const SUMMARY_FILE: &str = "summary.json";
 
 impl Summary {
     /// Exit status rule: failure only when there were documents and every one failed.
@@ -327,16 +341,18 @@ pub async fn process_sources(
     app.cache.flush_metrics().await;
     let after = totals(&app.cache.local_stats());
 
-    let mut stages: BTreeMap<&'static str, StageCounts> = names::ALL
+    let mut stages: BTreeMap<String, StageCounts> = names::ALL
         .iter()
-        .map(|s| (*s, StageCounts::default()))
+        .map(|s| (s.to_string(), StageCounts::default()))
         .collect();
     let mut documents = Vec::with_capacity(results.len());
-    for (doc, tally) in results {
+    for (mut doc, tally) in results {
         for (stage, w) in tally.stages {
-            let e = stages.entry(stage).or_default();
+            let e = stages.entry(stage.to_string()).or_default();
             e.computed += w.computed;
             e.cached += w.reused;
+            doc.work.computed += w.computed;
+            doc.work.cached += w.reused;
         }
         documents.push(doc);
     }
@@ -402,6 +418,9 @@ async fn process_one(
         persisted: None,
         document_type: None,
         largest_payload_bytes: 0,
+        work: StageCounts::default(),
+        api_calls: ApiCallSummary::default(),
+        cost_usd: Cost::default(),
     };
     let document = match identify(app, source).await {
         Ok(d) => d,

@@ -30,7 +30,7 @@ pub use keys::{KeyBuilder, KeyPart};
 pub use metrics::NamespaceStats;
 
 /// How this process uses Redis; reported in `--json` summaries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RedisStatus {
     /// Connected at start.
