@@ -515,6 +515,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_single_flight_wait_counts_as_a_hit_and_not_as_the_miss_it_was_first_recorded_as() {
+        // A lookup that waited for another task was counted miss + wait by the cache.
+        let before = RawTotals::default();
+        let after = RawTotals {
+            hits: 3,
+            waits: 2,
+            misses: 5,
+            errors: 1,
+        };
+        let t = after.since(&before);
+        assert_eq!((t.hits, t.misses, t.errors), (5, 3, 1));
+    }
+
+    #[test]
     fn a_prefix_names_a_folder_or_one_object_never_a_longer_name() {
         assert!(is_under_prefix("in/a.pdf", "in"));
         assert!(is_under_prefix("in/deep/er/a.pdf", "in"));
