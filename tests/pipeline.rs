@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use lexpipe::app::{App, AppOptions};
 use lexpipe::config::BlobLocation;
@@ -14,52 +14,8 @@ use lexpipe::pipeline::{self, StageTally};
 use lexpipe::redis::RedisStatus;
 use lexpipe::redis::state::{OverallStatus, StageStatus};
 use lexpipe::runner::{self, RunOptions, Summary};
-use lexpipe::stages::{DocumentRef, StageError, StageHooks, errors, names, tasks};
-use lexpipe::store::blob::BlobError;
-use lexpipe_tests::{cleanup, config_with, require_redis, samples_dir, unique_env};
-
-/// Fails `stage` with `make()` the first `times` times it is reached.
-#[derive(Debug)]
-struct FailStage {
-    stage: &'static str,
-    remaining: AtomicUsize,
-    retryable: bool,
-}
-
-impl FailStage {
-    fn new(stage: &'static str, times: usize, retryable: bool) -> Arc<FailStage> {
-        Arc::new(FailStage {
-            stage,
-            remaining: AtomicUsize::new(times),
-            retryable,
-        })
-    }
-}
-
-impl StageHooks for FailStage {
-    fn before_stage(&self, _doc: &str, stage: &'static str) -> Result<(), StageError> {
-        if stage == self.stage
-            && self
-                .remaining
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok()
-        {
-            return Err(if self.retryable {
-                // What a blob store hiccup looks like: retryable by name.
-                StageError::Blob(BlobError::Unavailable {
-                    location: "s3://bucket/processed/x".into(),
-                    message: "simulated timeout".into(),
-                })
-            } else {
-                StageError::Injected {
-                    stage,
-                    message: "simulated crash".into(),
-                }
-            });
-        }
-        Ok(())
-    }
-}
+use lexpipe::stages::{DocumentRef, errors, names, tasks};
+use lexpipe_tests::{FailStage, cleanup, config_with, require_redis, samples_dir, unique_env};
 
 async fn app(env: &str, artefacts: &Path, overrides: &[(&str, &str)]) -> App {
     App::build(

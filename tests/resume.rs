@@ -1,40 +1,13 @@
 //! Resume: a document whose stage failed is picked up at that stage by the next run,
 //! without recomputing the stages before it, and its state says where it stopped.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use lexpipe::app::{App, AppOptions};
 use lexpipe::config::BlobLocation;
 use lexpipe::model::DocumentStatus;
 use lexpipe::redis::RedisStatus;
 use lexpipe::runner::{self, RunOptions};
-use lexpipe::stages::{StageError, StageHooks, names};
-use lexpipe_tests::{cleanup, config_with, require_redis, samples_dir, unique_env};
-
-/// Fails `stage` the first `times` times it is reached.
-#[derive(Debug)]
-struct FailStage {
-    stage: &'static str,
-    remaining: AtomicUsize,
-}
-
-impl StageHooks for FailStage {
-    fn before_stage(&self, _doc: &str, stage: &'static str) -> Result<(), StageError> {
-        if stage == self.stage
-            && self
-                .remaining
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok()
-        {
-            return Err(StageError::Injected {
-                stage,
-                message: "simulated crash".into(),
-            });
-        }
-        Ok(())
-    }
-}
+use lexpipe::stages::names;
+use lexpipe_tests::{FailStage, cleanup, config_with, require_redis, samples_dir, unique_env};
 
 #[tokio::test]
 async fn a_stage_that_failed_once_is_resumed_without_recomputing_the_stages_before_it() {
@@ -54,10 +27,7 @@ async fn a_stage_that_failed_once_is_resumed_without_recomputing_the_stages_befo
     .unwrap();
     assert_eq!(deps.redis_status, RedisStatus::Connected);
     let states = deps.states.clone().unwrap();
-    deps.hooks = Arc::new(FailStage {
-        stage: names::RESOLVE,
-        remaining: AtomicUsize::new(1),
-    });
+    deps.hooks = FailStage::new(names::RESOLVE, 1, false);
     let input = samples_dir().join("court_order.pdf");
     let opts = RunOptions {
         out_dir: out.path().to_path_buf(),

@@ -160,3 +160,53 @@ pub async fn app_for(cfg: &Config) -> lexpipe::app::App {
     .await
     .expect("the app builds")
 }
+
+/// A fault-injection hook: fails `stage` the first `times` times it is reached, with a
+/// retryable error (what a blob store timeout looks like) or a terminal one (an injected
+/// crash, which the state machine does not retry).
+#[derive(Debug)]
+pub struct FailStage {
+    pub stage: &'static str,
+    /// Failures still to inject.
+    pub remaining: std::sync::atomic::AtomicUsize,
+    pub retryable: bool,
+}
+
+impl FailStage {
+    pub fn new(stage: &'static str, times: usize, retryable: bool) -> Arc<FailStage> {
+        Arc::new(FailStage {
+            stage,
+            remaining: std::sync::atomic::AtomicUsize::new(times),
+            retryable,
+        })
+    }
+}
+
+impl lexpipe::stages::StageHooks for FailStage {
+    fn before_stage(
+        &self,
+        _doc: &str,
+        stage: &'static str,
+    ) -> Result<(), lexpipe::stages::StageError> {
+        use std::sync::atomic::Ordering;
+        if stage == self.stage
+            && self
+                .remaining
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            return Err(if self.retryable {
+                lexpipe::stages::StageError::Blob(lexpipe::store::blob::BlobError::Unavailable {
+                    location: "s3://bucket/processed/x".into(),
+                    message: "simulated timeout".into(),
+                })
+            } else {
+                lexpipe::stages::StageError::Injected {
+                    stage,
+                    message: "simulated crash".into(),
+                }
+            });
+        }
+        Ok(())
+    }
+}
