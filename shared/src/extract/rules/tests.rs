@@ -835,3 +835,179 @@ fn legal_text() -> String {
      café § 2.\n\n"
         .to_string()
 }
+
+// ---------------------------------------------------------------------------------------
+// Shapes of real court filings (rules-3)
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn case_numbers_with_an_en_dash_a_letter_prefix_a_case_colon_or_initials_are_found() {
+    let text = "No. 12–345. Case No. XY104455. Docket No. 2019-02-0101. Appellate Case: 21-800 \
+                No. C 10-01234 XYZ and MDL No. 2741.";
+    let numbers = texts_of(text, CaseNumber);
+    for want in [
+        "12–345",
+        "XY104455",
+        "2019-02-0101",
+        "21-800",
+        "C 10-01234 XYZ",
+        "2741",
+    ] {
+        assert!(
+            numbers.contains(&want.to_string()),
+            "{want} not in {numbers:?}"
+        );
+    }
+}
+
+#[test]
+fn a_list_of_case_numbers_after_a_plural_label_is_every_number() {
+    let numbers = texts_of("See Case Nos. 20-55436,\n20-55662 pending.", CaseNumber);
+    assert_eq!(numbers, ["20-55436", "20-55662"]);
+}
+
+#[test]
+fn a_bare_no_before_a_small_count_is_not_a_case_number() {
+    assert!(texts_of("Interrogatory No. 3 asks for 12 documents.", CaseNumber).is_empty());
+}
+
+#[test]
+fn reporter_citations_with_pin_cites_and_years_are_citations() {
+    let text = "See 123 U. S. 456, 460; 210 N.C. App. 5 (2011); 5 F.4th 123 (9th Cir. 2021); \
+                2023 WL 128600 (1st Cir. Jan. 9, 2023).";
+    let cites = texts_of(text, Citation);
+    for want in [
+        "123 U. S. 456, 460",
+        "210 N.C. App. 5 (2011)",
+        "5 F.4th 123 (9th Cir. 2021)",
+        "2023 WL 128600 (1st Cir. Jan. 9, 2023)",
+    ] {
+        assert!(cites.contains(&want.to_string()), "{want} not in {cites:?}");
+    }
+}
+
+#[test]
+fn a_case_name_before_a_reporter_citation_is_part_of_the_citation() {
+    let cites = texts_of(
+        "under Alasaad v. Mayorkas, 988 F.3d 8, 18-21 (1st Cir. 2021). Qin, 2023 WL 128600, at *2.",
+        Citation,
+    );
+    assert_eq!(
+        cites,
+        [
+            "Alasaad v. Mayorkas, 988 F.3d 8, 18-21 (1st Cir. 2021)",
+            "Qin, 2023 WL 128600, at *2"
+        ]
+    );
+}
+
+#[test]
+fn numbers_that_are_not_reporter_citations_are_not_citations() {
+    assert!(texts_of("Suite 400, 12 U.S. dollars, 3 F. Smith", Citation).is_empty());
+}
+
+#[test]
+fn case_names_stand_alone_and_stop_before_a_docket_label() {
+    let text = "Re: United States v. Haitao Xiang, No. 22-1801\nIn re: RICHARD P. LIEBOWITZ No. 21-800\n\
+                RE: Christopher Mielo, et al v. Steak N Shake Operations Inc\nCase Number: 17-2678";
+    let names = texts_of(text, CaseName);
+    assert_eq!(
+        names,
+        [
+            "United States v. Haitao Xiang",
+            "In re: RICHARD P. LIEBOWITZ",
+            "Christopher Mielo, et al v. Steak N Shake Operations Inc"
+        ]
+    );
+}
+
+#[test]
+fn a_sentence_without_a_versus_has_no_case_name() {
+    assert!(texts_of("The Court in Smith held that Jones was right.", CaseName).is_empty());
+}
+
+#[test]
+fn circuit_and_numbered_rules_and_dotted_codes_are_statutes() {
+    let text = "Pursuant to 5th Circuit Rule 47.5.4, 3d Cir. L.A.R. 113, Federal Circuit Rule 47.3, \
+                Rule 12.345, Rule 30.01(c), X.Y.Z. § 1A-23 and Fed.R.App.P 4(a)(4).";
+    let statutes = texts_of(text, Statute);
+    for want in [
+        "5th Circuit Rule 47.5.4",
+        "3d Cir. L.A.R. 113",
+        "Federal Circuit Rule 47.3",
+        "Rule 12.345",
+        "Rule 30.01(c)",
+        "X.Y.Z. § 1A-23",
+        "Fed.R.App.P 4(a)(4)",
+    ] {
+        assert!(
+            statutes.contains(&want.to_string()),
+            "{want} not in {statutes:?}"
+        );
+    }
+    assert!(texts_of("Rule 5 applies.", Statute).is_empty());
+}
+
+#[test]
+fn a_circuit_followed_by_rules_or_bar_is_not_a_court() {
+    assert!(
+        texts_of(
+            "The Plan is Addendum III to the Tenth Circuit Rules.",
+            Court
+        )
+        .is_empty()
+    );
+    assert_eq!(texts_of("the First Circuit held", Court), ["First Circuit"]);
+}
+
+#[test]
+fn street_addresses_over_several_lines_are_one_address() {
+    let text = "Ms. Maia Fisher\n200 Constitution Avenue, N.W.\nSuite N-2119\nWashington, DC 20210\n\n\
+                111 South 10th Street, Room 24.329\nSt. Louis, MO 63102\n\n601 MARKET STREET\nPHILADELPHIA, PA 19106-1790";
+    let addresses = texts_of(text, Address);
+    assert_eq!(
+        addresses,
+        [
+            "200 Constitution Avenue, N.W.\nSuite N-2119\nWashington, DC 20210",
+            "111 South 10th Street, Room 24.329\nSt. Louis, MO 63102",
+            "601 MARKET STREET\nPHILADELPHIA, PA 19106-1790"
+        ]
+    );
+}
+
+#[test]
+fn a_number_before_a_courthouse_is_not_an_address() {
+    assert!(texts_of("21400 UNITED STATES COURTHOUSE", Address).is_empty());
+}
+
+#[test]
+fn judges_on_a_panel_line_are_people() {
+    let people = texts_of(
+        "Before Barksdale, Stewart, and Dennis, Circuit Judges.",
+        Person,
+    );
+    assert_eq!(people, ["Barksdale", "Stewart", "Dennis"]);
+}
+
+#[test]
+fn capitalised_names_in_captions_and_counsel_blocks_are_people() {
+    let text = "MARCIA M. WALDRON\n\nSEAN RIORDAN\nsriordan@aclunc.org\n\n\
+                DAVID JENNINGS, et al.\n   Defendants-Appellants.\n\nBy: s/Caitlyn\n";
+    let people = texts_of(text, Person);
+    for want in [
+        "MARCIA M. WALDRON",
+        "SEAN RIORDAN",
+        "DAVID JENNINGS",
+        "Caitlyn",
+    ] {
+        assert!(
+            people.contains(&want.to_string()),
+            "{want} not in {people:?}"
+        );
+    }
+}
+
+#[test]
+fn the_court_alone_is_no_entity() {
+    assert!(found("The Court finds that the Court has jurisdiction.").is_empty());
+}
