@@ -373,11 +373,11 @@ fn readme(docs: &[SampleDoc]) -> String {
          extracted text), with `normalized` for dates (`2024-03-04`), amounts\n\
          (`USD 250000.00`), phone numbers (`+14155550142`) and e-mail addresses (lower case).\n\
          Kinds: PERSON, ORG, LOCATION, ADDRESS (street addresses), DATE, MONEY, COURT,\n\
-         CASE_NUMBER, CASE_NAME, STATUTE, CITATION (published decisions), EMAIL, PHONE. Each distinct surface form is listed once per file, in\n\
-         order of first appearance, so `MARIA DELGADO` in a caption and `Maria Delgado` in the\n\
-         body are both listed. Not listed: short back-references (`Ms. Delgado`, `Officer\n\
-         Kessler`), transcript speaker labels (`MS. PARK:`) and state names used as adjectives\n\
-         (`a Delaware corporation`). Copies are listed as `{{\"duplicate_of\": \"...\"}}`.\n\
+         CASE_NUMBER, CASE_NAME, STATUTE, CITATION (published decisions), EMAIL, PHONE. Each\n\
+         distinct surface form is listed once per file, in order of first appearance, so\n\
+         `MARIA DELGADO` in a caption and `Maria Delgado` in the body are both listed. Not\n\
+         listed: short back-references (`Ms. Delgado`, `Officer Kessler`), transcript speaker\n\
+         labels (`MS. PARK:`) and state names used as adjectives (`a Delaware corporation`). Copies are listed as `{{\"duplicate_of\": \"...\"}}`.\n\
          \n\
          ## Regenerating\n\
          \n\
@@ -1664,7 +1664,7 @@ fn settlement_agreement() -> SampleDoc {
             Para(
                 "A. On [[DATE:June 12, 2024|2024-06-12]], Plaintiff filed an action against \
                  Defendants in the [[COURT:United States District Court for the Northern District of \
-                 California]], entitled [[CASE_NAME:Delgado v. City of Alder Bay]], Case No. \
+                 California]], entitled Delgado v. City of Alder Bay, Case No. \
                  [[CASE_NUMBER:3:24-cv-01234-JST]] (the \"Action\"), alleging claims under \
                  [[STATUTE:42 U.S.C. § 1983]] arising from her detention and arrest on \
                  [[DATE:March 4, 2024|2024-03-04]].",
