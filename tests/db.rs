@@ -197,8 +197,9 @@ async fn migrations_create_every_table_and_running_them_again_changes_nothing() 
         ]
     );
     let applied = count(&pool, "SELECT 1 FROM _sqlx_migrations WHERE success").await;
-    // 0001_documents, 0002_queue, 0003_one_status_vocabulary: each applied once.
-    assert_eq!(applied, 3);
+    // 0001_documents, 0002_queue, 0003_one_status_vocabulary, 0004_entity_kinds: each
+    // applied once.
+    assert_eq!(applied, 4);
     pool.close().await;
     db.drop_database().await;
 }

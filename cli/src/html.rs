@@ -175,6 +175,9 @@ fn kind_colour(kind: EntityKind) -> &'static str {
         EntityKind::Statute => "#a0c4ff",
         EntityKind::Email => "#d0f4de",
         EntityKind::Phone => "#e4c1f9",
+        EntityKind::Citation => "#b9fbc0",
+        EntityKind::CaseName => "#f1c0e8",
+        EntityKind::Address => "#8eecf5",
     }
 }
 

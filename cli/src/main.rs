@@ -1,6 +1,7 @@
 //! `lexpipe`: process documents locally, inspect the cache, check health, benchmark.
 
 mod bench;
+mod bench_extract;
 mod bench_locks;
 mod bench_pipeline;
 mod bench_ratelimit;
@@ -108,6 +109,17 @@ enum Command {
         #[arg(long)]
         watch: bool,
     },
+    /// Precision and recall of the entities in OUTPUT_DIR's document JSON files against a
+    /// hand-labelled expected-entities file, per kind and overall, with misses and false
+    /// positives. Reports only: exits 0 whatever the scores.
+    Eval {
+        /// The expected-entities file (e.g. tests/corpus/expected_entities.json).
+        expected: PathBuf,
+        /// The folder `lexpipe process --out` wrote.
+        output_dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Benchmarks that print figures.
     Bench {
         #[command(subcommand)]
@@ -163,6 +175,14 @@ enum BenchCommand {
         /// folder, removed afterwards).
         #[arg(long)]
         keep_batch: Option<PathBuf>,
+    },
+    /// Chunks/s and MB/s of text for the rule extractor, one thread, on a folder of PDFs.
+    Extract {
+        /// Folder of PDFs to read (the labelled corpus by default).
+        #[arg(long, default_value = "tests/corpus")]
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -244,12 +264,20 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                     keep_batch,
                 },
         } => bench_pipeline::run(config, json, concurrency, warm_runs, keep_batch).await,
+        Command::Bench {
+            command: BenchCommand::Extract { dir, json },
+        } => bench_extract::run(&config, &dir, json),
         Command::Status {
             target,
             all,
             json,
             watch,
         } => status::run(config, target, all, json, watch).await,
+        Command::Eval {
+            expected,
+            output_dir,
+            json,
+        } => eval(&expected, &output_dir, json),
         Command::Migrate => queue_cmds::migrate(config).await,
         Command::Enqueue {
             paths,
@@ -344,6 +372,20 @@ fn write_report(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
     }
     let index = html::write(dir, &input)?;
     println!("{}", index.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn eval(
+    expected: &std::path::Path,
+    output_dir: &std::path::Path,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let report = lexpipe::eval::evaluate_paths(expected, output_dir)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_text());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

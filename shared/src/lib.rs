@@ -14,6 +14,7 @@
 //!   metrics and health.
 //! - [`ocr`]: text of every page (PDF text layer locally).
 //! - [`chunk`], [`extract`], [`resolve`]: the text-processing stages' pure logic.
+//! - [`eval`]: precision and recall of the extracted entities against labelled documents.
 //! - [`app`]: the composition root every entry point builds once from the config.
 //! - [`stages`]: each stage as a step, `run(app, Input) -> Output`, with its cache and
 //!   its durable artefact.
@@ -28,6 +29,7 @@ pub mod app;
 pub mod asl;
 pub mod chunk;
 pub mod config;
+pub mod eval;
 pub mod extract;
 pub mod model;
 pub mod ocr;

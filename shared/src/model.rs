@@ -21,11 +21,21 @@ pub enum EntityKind {
     Statute,
     Email,
     Phone,
+    /// A reporter citation of a decision: `550 U.S. 544, 570 (2007)`, `5 F.4th 123 (9th
+    /// Cir. 2021)`, with the case name when it is written before it (`Bell Atlantic Corp.
+    /// v. Twombly, 550 U.S. 544 (2007)`) and the short form `Iqbal, 556 U.S. at 678`.
+    Citation,
+    /// A case name standing on its own: `Delgado v. City of Alder Bay`, `In re: Acme
+    /// Corp.`, `United States v. Doe`.
+    CaseName,
+    /// A postal address: street, P.O. box or the street-and-town lines of an address
+    /// block, as one mention (`1200 Main Street, Suite 4, Springfield, IL 62701`).
+    Address,
 }
 
 impl EntityKind {
     /// Every kind, in a stable order (reports and tests iterate over it).
-    pub const ALL: [EntityKind; 10] = [
+    pub const ALL: [EntityKind; 13] = [
         EntityKind::Person,
         EntityKind::Org,
         EntityKind::Location,
@@ -36,6 +46,9 @@ impl EntityKind {
         EntityKind::Statute,
         EntityKind::Email,
         EntityKind::Phone,
+        EntityKind::Citation,
+        EntityKind::CaseName,
+        EntityKind::Address,
     ];
 
     /// The wire name, e.g. `CASE_NUMBER`.
@@ -51,6 +64,9 @@ impl EntityKind {
             EntityKind::Statute => "STATUTE",
             EntityKind::Email => "EMAIL",
             EntityKind::Phone => "PHONE",
+            EntityKind::Citation => "CITATION",
+            EntityKind::CaseName => "CASE_NAME",
+            EntityKind::Address => "ADDRESS",
         }
     }
 }

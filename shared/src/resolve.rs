@@ -15,11 +15,11 @@
 //! | kind | key |
 //! |---|---|
 //! | ORG | case-folded words, `.`/`'` removed inside words (`L.L.C.` → `llc`), other punctuation a word break, `&` read as `and`; a leading `the` dropped; trailing legal suffixes dropped (`Inc`, `Incorporated`, `LLC`, `LLP`, `Ltd`, `Limited`, `Corp`, `Corporation`, `Co`, `Company`, `PC`, `PLLC`, `NA`, `GmbH`, `SA`, repeatedly, never the last word). So `Acme Corp.`, `ACME Corporation`, `Acme, Inc.` **and a bare `Acme`** are one entity; `Acme Holdings LLC` is another. |
-//! | PERSON | case-folded words with honorifics dropped (`Mr`, `Ms`, `Mrs`, `Mx`, `Dr`, `Prof`, `Hon`, `Honorable`, `The`, `Judge`, `Justice`, `Chief`, `Magistrate` before the name; `Esq` anywhere), `Smith, John` read as `John Smith`. A *full name* (a first name of two or more letters and a surname) keys on first name + surname + generational suffix (`Jr`, `Sr`, `II`…), so `John A. Smith` = `John Smith`. A *short form* (a surname alone, or initials + surname: `Smith`, `J. Smith`) keys on its own words, and then joins the full-name entity with the same surname (and a first name starting with the initial, if any) when exactly one such entity exists; if none or several do, it stays alone. |
+//! | PERSON | case-folded words with honorifics dropped (`Mr`, `Ms`, `Mrs`, `Mx`, `Dr`, `Prof`, `Hon`, `Honorable`, `The`, `Judge`, `Justice`, `Chief`, `Magistrate`, `Circuit`, `District`, and titles such as `Governor`, `Senator`, `Officer`, `Detective`, `Clerk`, `Attorney` before the name, so `Governor Public` is the short form of `Jane Q. Public`; `Esq` anywhere), `Smith, John` read as `John Smith`. A *full name* (a first name of two or more letters and a surname) keys on first name + surname + generational suffix (`Jr`, `Sr`, `II`…), so `John A. Smith` = `John Smith`. A *short form* (a surname alone, or initials + surname: `Smith`, `J. Smith`) keys on its own words, and then joins the full-name entity with the same surname (and a first name starting with the initial, if any) when exactly one such entity exists; if none or several do, it stays alone. |
 //! | DATE, MONEY, EMAIL, PHONE | [`Mention::normalized`] (case-folded), so `March 1, 2024` and `03/01/2024` meet at `2024-03-01`; the text if `normalized` is empty. |
 //! | CASE_NUMBER | case-folded, leading `Case`/`Civil Action`/`Docket`/`No.`/`#` words dropped, whitespace removed: `Case No. 1:24-CV-01234` = `1:24-cv-01234`. |
-//! | STATUTE | case-folded, `Section`/`Sec.`/`§§` written `§`, `.` removed except between digits, whitespace removed: `42 U.S.C. § 1983` = `42 USC Section 1983`. |
-//! | COURT, LOCATION | as ORG without the suffix rule: case-folded words, a leading `the` dropped. |
+//! | STATUTE, CITATION | case-folded, `Section`/`Sec.`/`§§` written `§`, `.` removed except between digits, whitespace removed: `42 U.S.C. § 1983` = `42 USC Section 1983`. |
+//! | COURT, LOCATION, ADDRESS, CASE_NAME | as ORG without the suffix rule: case-folded words, a leading `the` dropped. |
 //!
 //! **ORG acronyms.** A group whose every surface form is 2–6 capital letters (`AWC`,
 //! `A.W.C.`) joins the one ORG group whose initials (of its significant words: not `of`,
@@ -43,7 +43,7 @@ use regex::Regex;
 use crate::model::{CanonicalEntity, EntityKind, Mention};
 
 /// Bump when grouping rules change, so cached resolutions are invalidated.
-pub const RESOLVER_VERSION: u32 = 1;
+pub const RESOLVER_VERSION: u32 = 2;
 
 /// Groups mentions that name the same thing, following the rules in the
 /// [module docs](self). Deterministic: the same mentions in the same order give the same
@@ -174,8 +174,8 @@ fn key_of(mention: &Mention) -> (String, Option<PersonName>) {
             mention.normalized.trim().to_lowercase()
         }
         EntityKind::CaseNumber => case_number_key(&mention.text),
-        EntityKind::Statute => statute_key(&mention.text),
-        EntityKind::Court | EntityKind::Location => {
+        EntityKind::Statute | EntityKind::Citation => statute_key(&mention.text),
+        EntityKind::Court | EntityKind::Location | EntityKind::Address | EntityKind::CaseName => {
             let mut words = words(&mention.text, true);
             drop_leading_the(&mut words);
             words.join(" ")
@@ -355,6 +355,18 @@ const HONORIFICS: &[&str] = &[
     "justice",
     "chief",
     "magistrate",
+    "circuit",
+    "district",
+    "governor",
+    "senator",
+    "officer",
+    "detective",
+    "sergeant",
+    "deputy",
+    "professor",
+    "clerk",
+    "trustee",
+    "attorney",
 ];
 
 /// Generational suffixes kept apart from the surname.
@@ -915,6 +927,49 @@ mod tests {
         );
         let entities = resolve(&ms);
         assert_eq!(entities[0].aliases, ["Acme Widgets Corp."]);
+    }
+
+    #[test]
+    fn a_capitalised_caption_name_and_a_title_with_the_surname_join_the_full_name() {
+        let mentions = of_kind(
+            EntityKind::Person,
+            &[
+                "JANE Q. PUBLIC",
+                "Jane Q. Public",
+                "Governor Public",
+                "Jane Public",
+            ],
+        );
+
+        let entities = resolve(&mentions);
+
+        assert_eq!(entities.len(), 1, "{:?}", alias_sets(&entities));
+        assert_eq!(entities[0].mention_ids.len(), 4);
+    }
+
+    #[test]
+    fn a_firm_with_and_without_its_llp_is_one_entity() {
+        let mentions = of_kind(
+            EntityKind::Org,
+            &[
+                "Kilpatrick Townsend & Stockton LLP",
+                "KILPATRICK TOWNSEND & STOCKTON",
+                "Kilpatrick Townsend and Stockton L.L.P.",
+            ],
+        );
+
+        let entities = resolve(&mentions);
+
+        assert_eq!(entities.len(), 1, "{:?}", alias_sets(&entities));
+    }
+
+    #[test]
+    fn citations_merge_across_spacing_of_the_reporter() {
+        let mentions = of_kind(EntityKind::Citation, &["550 U.S. 544", "550 U. S. 544"]);
+
+        let entities = resolve(&mentions);
+
+        assert_eq!(entities.len(), 1, "{:?}", alias_sets(&entities));
     }
 
     #[test]

@@ -423,12 +423,12 @@ fn readme(docs: &[SampleDoc]) -> String {
          finds in its text, each exactly as written (every `text` occurs verbatim in the\n\
          extracted text), with `normalized` for dates (`2024-03-04`), amounts\n\
          (`USD 250000.00`), phone numbers (`+14155550142`) and e-mail addresses (lower case).\n\
-         Kinds: PERSON, ORG, LOCATION, DATE, MONEY, COURT, CASE_NUMBER, STATUTE (published case\n\
-         citations too), EMAIL, PHONE. Each distinct surface form is listed once per file, in\n\
-         order of first appearance, so `MARIA DELGADO` in a caption and `Maria Delgado` in the\n\
-         body are both listed. Not listed: short back-references (`Ms. Delgado`, `Officer\n\
-         Kessler`), transcript speaker labels (`MS. PARK:`) and state names used as adjectives\n\
-         (`a Delaware corporation`). Copies are listed as `{{\"duplicate_of\": \"...\"}}`.\n\
+         Kinds: PERSON, ORG, LOCATION, ADDRESS (street addresses), DATE, MONEY, COURT,\n\
+         CASE_NUMBER, CASE_NAME, STATUTE, CITATION (published decisions), EMAIL, PHONE. Each\n\
+         distinct surface form is listed once per file, in order of first appearance, so\n\
+         `MARIA DELGADO` in a caption and `Maria Delgado` in the body are both listed. Not\n\
+         listed: short back-references (`Ms. Delgado`, `Officer Kessler`), transcript speaker\n\
+         labels (`MS. PARK:`) and state names used as adjectives (`a Delaware corporation`). Copies are listed as `{{\"duplicate_of\": \"...\"}}`.\n\
          \n\
          ## Regenerating\n\
          \n\
@@ -991,7 +991,7 @@ fn complaint() -> SampleDoc {
             Lines(&[
                 "[[PERSON:Elena Park]] (SBN 298114)",
                 "[[ORG:Park & Whitfield LLP]]",
-                "[[LOCATION:1200 Mission Vista Avenue, Suite 400, San Francisco, CA 94105]]",
+                "[[ADDRESS:1200 Mission Vista Avenue, Suite 400, San Francisco, CA 94105]]",
                 "Telephone: [[PHONE:(415) 555-0142]]",
                 "Email: [[EMAIL:epark@parkwhitfield.test]]",
                 "Attorneys for Plaintiff Maria Delgado",
@@ -1030,7 +1030,7 @@ fn complaint() -> SampleDoc {
             Heading("PARTIES"),
             Para(
                 "4. Plaintiff Maria Delgado is a 41-year-old registered nurse. She has lived at \
-                 [[LOCATION:418 Calder Street, Alder Bay, California]] since 2009.",
+                 [[ADDRESS:418 Calder Street, Alder Bay, California]] since 2009.",
             ),
             Para(
                 "5. Defendant City of Alder Bay is a municipal corporation organized under California \
@@ -1104,7 +1104,7 @@ fn complaint() -> SampleDoc {
                 "18. Officer Kessler seized Ms. Delgado without reasonable suspicion or probable \
                  cause, and used force that no reasonable officer would have used against a person \
                  who posed no threat and was not resisting, in violation of the Fourth Amendment as \
-                 applied to the States by the Fourteenth Amendment. See [[STATUTE:Graham v. Connor, \
+                 applied to the States by the Fourteenth Amendment. See [[CITATION:Graham v. Connor, \
                  490 U.S. 386 (1989)]].",
             ),
             Para(
@@ -1118,7 +1118,7 @@ fn complaint() -> SampleDoc {
                 "21. The City's custom of tolerating unjustified detentions and takedowns, and its \
                  failure to train and discipline its officers despite notice of the problem, were \
                  the moving force behind the violation of Ms. Delgado's rights. The City is \
-                 therefore liable under [[STATUTE:Monell v. Department of Social Services, 436 U.S. \
+                 therefore liable under [[CITATION:Monell v. Department of Social Services, 436 U.S. \
                  658 (1978)]].",
             ),
             Heading("PRAYER FOR RELIEF"),
@@ -1156,7 +1156,7 @@ fn motion_to_dismiss() -> SampleDoc {
                 "[[PERSON:Gregory Lindqvist]] (SBN 241905)",
                 "Deputy City Attorney",
                 "[[ORG:Office of the City Attorney, City of Alder Bay]]",
-                "[[LOCATION:500 Harbor Civic Plaza, Alder Bay, CA 94071]]",
+                "[[ADDRESS:500 Harbor Civic Plaza, Alder Bay, CA 94071]]",
                 "Telephone: [[PHONE:(650) 555-0117]]",
                 "Email: [[EMAIL:GLindqvist@alderbay.example.org]]",
                 "Attorneys for Defendants [[ORG:City of Alder Bay]] and [[PERSON:Daniel Kessler]]",
@@ -1192,15 +1192,15 @@ fn motion_to_dismiss() -> SampleDoc {
             Para(
                 "To survive a motion to dismiss, a complaint must contain sufficient factual matter, \
                  accepted as true, to state a claim to relief that is plausible on its face. \
-                 [[STATUTE:Bell Atlantic Corp. v. Twombly, 550 U.S. 544 (2007)]]; \
-                 [[STATUTE:Ashcroft v. Iqbal, 556 U.S. 662 (2009)]]. Threadbare recitals of the \
+                 [[CITATION:Bell Atlantic Corp. v. Twombly, 550 U.S. 544 (2007)]]; \
+                 [[CITATION:Ashcroft v. Iqbal, 556 U.S. 662 (2009)]]. Threadbare recitals of the \
                  elements of a cause of action, supported by mere conclusory statements, do not \
-                 suffice. [[STATUTE:Iqbal, 556 U.S. at 678]].",
+                 suffice. [[CITATION:Iqbal, 556 U.S. at 678]].",
             ),
             Heading("III. ARGUMENT"),
             Para(
                 "A municipality cannot be held liable under [[STATUTE:42 U.S.C. § 1983]] on a \
-                 respondeat superior theory. [[STATUTE:Monell v. Department of Social Services, 436 \
+                 respondeat superior theory. [[CITATION:Monell v. Department of Social Services, 436 \
                  U.S. 658 (1978)]]. A plaintiff must identify a policy or custom that caused the \
                  violation. The Complaint alleges only that four complaints were made between 2021 \
                  and 2023, without saying what they concerned, whether they were sustained, or how \
@@ -1208,7 +1208,7 @@ fn motion_to_dismiss() -> SampleDoc {
             ),
             Para(
                 "A failure-to-train theory requires deliberate indifference, a stringent standard of \
-                 fault. [[STATUTE:Connick v. Thompson, 563 U.S. 51 (2011)]]. Plaintiff does not \
+                 fault. [[CITATION:Connick v. Thompson, 563 U.S. 51 (2011)]]. Plaintiff does not \
                  allege a pattern of similar constitutional violations by untrained employees, and \
                  the second claim should be dismissed.",
             ),
@@ -1262,15 +1262,15 @@ fn court_order() -> SampleDoc {
             Para(
                 "A complaint survives a motion to dismiss when it pleads facts that allow the court \
                  to draw the reasonable inference that the defendant is liable for the misconduct \
-                 alleged. [[STATUTE:Ashcroft v. Iqbal, 556 U.S. 662 (2009)]]. The Court accepts \
+                 alleged. [[CITATION:Ashcroft v. Iqbal, 556 U.S. 662 (2009)]]. The Court accepts \
                  the factual allegations as true but not legal conclusions couched as facts. \
-                 [[STATUTE:Bell Atlantic Corp. v. Twombly, 550 U.S. 544 (2007)]].",
+                 [[CITATION:Bell Atlantic Corp. v. Twombly, 550 U.S. 544 (2007)]].",
             ),
             Heading("II. DISCUSSION"),
             Para(
                 "The Complaint's allegations about the City's custom are thin. It alleges four prior \
                  complaints but not their substance or outcome, and it does not connect them to the \
-                 conduct alleged here. Under [[STATUTE:Monell v. Department of Social Services, 436 \
+                 conduct alleged here. Under [[CITATION:Monell v. Department of Social Services, 436 \
                  U.S. 658 (1978)]], that is not enough to plead that a policy or custom was the moving \
                  force behind the violation.",
             ),
@@ -1312,9 +1312,9 @@ fn services_agreement() -> SampleDoc {
                 "This Master Services Agreement (the \"Agreement\") is entered into as of \
                  [[DATE:January 15, 2025|2025-01-15]] (the \"Effective Date\") by and between \
                  [[ORG:Northwind Analytics, Inc.]], a Delaware corporation with its principal office \
-                 at [[LOCATION:2250 Harbor Point Drive, Suite 300, Oakland, CA 94607]] \
+                 at [[ADDRESS:2250 Harbor Point Drive, Suite 300, Oakland, CA 94607]] \
                  (\"Provider\"), and [[ORG:Bluefin Logistics LLC]], a California limited liability \
-                 company with its principal office at [[LOCATION:88 Quarry Lane, Fremont, CA 94538]] \
+                 company with its principal office at [[ADDRESS:88 Quarry Lane, Fremont, CA 94538]] \
                  (\"Client\").",
             ),
             Heading("1. Services"),
@@ -1410,8 +1410,8 @@ fn nda() -> SampleDoc {
             Para(
                 "This Mutual Nondisclosure Agreement is made on [[DATE:February 3, 2025|2025-02-03]] \
                  between [[ORG:Helios Biotech Corp.]], a Massachusetts corporation located at \
-                 [[LOCATION:75 Kendall Row, Cambridge, MA 02142]], and [[ORG:Verdant Ridge Capital \
-                 LLC]], a Delaware limited liability company located at [[LOCATION:410 Pine \
+                 [[ADDRESS:75 Kendall Row, Cambridge, MA 02142]], and [[ORG:Verdant Ridge Capital \
+                 LLC]], a Delaware limited liability company located at [[ADDRESS:410 Pine \
                  Terrace, Boston, MA 02110]] (each a \"Party\").",
             ),
             Heading("1. Purpose"),
@@ -1495,7 +1495,7 @@ fn lease() -> SampleDoc {
             Heading("1. Premises"),
             Para(
                 "Landlord leases to Tenant the ground-floor retail unit known as \
-                 [[LOCATION:1450 Willow Commons Boulevard, Unit 2B, Sacramento, California 95814]] \
+                 [[ADDRESS:1450 Willow Commons Boulevard, Unit 2B, Sacramento, California 95814]] \
                  (the \"Premises\"), containing approximately 2,150 rentable square feet, together \
                  with the non-exclusive right to use the common areas of the Willow Commons shopping \
                  center, including its parking lot and loading dock.",
@@ -1594,7 +1594,7 @@ fn lease() -> SampleDoc {
             Heading("12. Notices"),
             Para(
                 "Notices to Landlord go to its property manager, [[PERSON:Victor Salazar]], at \
-                 [[LOCATION:900 Capitol Gate Drive, Sacramento, CA 95811]], \
+                 [[ADDRESS:900 Capitol Gate Drive, Sacramento, CA 95811]], \
                  [[EMAIL:vsalazar@graniterow.example.com]], [[PHONE:(916) 555-0134]]. Notices to \
                  Tenant go to Hannah Okafor at the Premises and at \
                  [[EMAIL:hannah@littlefernbakery.example.org]].",
@@ -1630,7 +1630,7 @@ fn demand_letter() -> SampleDoc {
         blocks: vec![
             Lines(&[
                 "[[ORG:Rivera Castellano Law Group, P.C.]]",
-                "[[LOCATION:1600 J Street, Suite 210, Sacramento, CA 95814]]",
+                "[[ADDRESS:1600 J Street, Suite 210, Sacramento, CA 95814]]",
                 "Tel. [[PHONE:916.555.0188]] | [[EMAIL:lcastellano@rclawgroup.example.com]]",
             ]),
             Lines(&["[[DATE:July 1, 2025|2025-07-01]]"]),
@@ -1639,16 +1639,16 @@ fn demand_letter() -> SampleDoc {
                 "Mr. [[PERSON:Robert Haines]]",
                 "President",
                 "[[ORG:Summit Crest Home Builders, Inc.]]",
-                "[[LOCATION:7720 Foothill Ridge Road, Roseville, CA 95678]]",
+                "[[ADDRESS:7720 Foothill Ridge Road, Roseville, CA 95678]]",
                 "[[EMAIL:rhaines@summitcrest.example.org]]",
             ]),
             Lines(&[
-                "Re: Defective roof at [[LOCATION:52 Oak Hollow Court, Folsom]] - Demand for Payment",
+                "Re: Defective roof at [[ADDRESS:52 Oak Hollow Court, Folsom]] - Demand for Payment",
             ]),
             Para("Dear Mr. Haines:"),
             Para(
                 "This firm represents [[PERSON:Aisha Thompson]] and [[PERSON:Kevin Thompson]], who \
-                 bought the newly built home at [[LOCATION:52 Oak Hollow Court, Folsom, CA 95630]] \
+                 bought the newly built home at [[ADDRESS:52 Oak Hollow Court, Folsom, CA 95630]] \
                  from Summit Crest Home Builders, Inc. in 2022. Please direct all further \
                  communication about this matter to me.",
             ),
@@ -1706,7 +1706,7 @@ fn deposition_excerpt() -> SampleDoc {
             Lines(&[
                 "Taken on [[DATE:Tuesday, January 28, 2025|2025-01-28]], at 10:02 a.m.",
                 "At the offices of [[ORG:Park & Whitfield LLP]]",
-                "[[LOCATION:1200 Mission Vista Avenue, Suite 400, San Francisco, CA 94105]]",
+                "[[ADDRESS:1200 Mission Vista Avenue, Suite 400, San Francisco, CA 94105]]",
                 "Reported by: [[PERSON:Linda Cho]], CSR No. 14872",
             ]),
             Heading("APPEARANCES"),
@@ -1721,7 +1721,7 @@ fn deposition_excerpt() -> SampleDoc {
                 "Q. Good morning. Please state your full name for the record.",
                 "A. [[PERSON:José Ramírez]].",
                 "Q. Where do you live, Mr. Ramírez?",
-                "A. [[LOCATION:421 Calder Street]] in [[LOCATION:Alder Bay]]. I've lived there about \
+                "A. [[ADDRESS:421 Calder Street]] in [[LOCATION:Alder Bay]]. I've lived there about \
                  eleven years.",
                 "Q. Do you know the plaintiff, [[PERSON:Maria Delgado]]?",
                 "A. Yes. She lives across the street, a little to the left of my house.",
@@ -1786,7 +1786,7 @@ fn settlement_agreement() -> SampleDoc {
             Para(
                 "A. On [[DATE:June 12, 2024|2024-06-12]], Plaintiff filed an action against \
                  Defendants in the [[COURT:United States District Court for the Northern District of \
-                 California]], entitled Delgado v. City of Alder Bay, Case No. \
+                 California]], entitled [[CASE_NAME:Delgado v. City of Alder Bay]], Case No. \
                  [[CASE_NUMBER:3:24-cv-01234-JST]] (the \"Action\"), alleging claims under \
                  [[STATUTE:42 U.S.C. § 1983]] arising from her detention and arrest on \
                  [[DATE:March 4, 2024|2024-03-04]].",

@@ -100,7 +100,7 @@ impl RuleExtractor {
     /// Name used in cache keys (`chunk:v{N}:{sha}:entities:{name}-{version}`).
     pub const NAME: &'static str = "rules";
     /// Bump whenever a rule changes what is found, so cached chunk results are not reused.
-    pub const VERSION: u32 = 2;
+    pub const VERSION: u32 = 3;
 
     /// A new extractor. Cheap: the regexes are compiled once per process, on first use.
     pub fn new() -> Self {
@@ -174,9 +174,14 @@ impl Candidate {
             | EntityKind::CaseNumber
             | EntityKind::Statute
             | EntityKind::Money
-            | EntityKind::Date => Tier::Specific,
+            | EntityKind::Date
+            | EntityKind::Citation => Tier::Specific,
             EntityKind::Court => Tier::Court,
-            EntityKind::Org | EntityKind::Location | EntityKind::Person => Tier::Named,
+            EntityKind::Org
+            | EntityKind::Location
+            | EntityKind::Person
+            | EntityKind::CaseName
+            | EntityKind::Address => Tier::Named,
         };
         Candidate {
             kind,
@@ -207,15 +212,18 @@ impl Candidate {
     fn kind_rank(&self) -> u8 {
         match self.kind {
             EntityKind::CaseNumber => 0,
-            EntityKind::Statute => 1,
-            EntityKind::Email => 2,
-            EntityKind::Phone => 3,
-            EntityKind::Money => 4,
-            EntityKind::Date => 5,
-            EntityKind::Court => 6,
-            EntityKind::Org => 7,
-            EntityKind::Location => 8,
-            EntityKind::Person => 9,
+            EntityKind::Citation => 1,
+            EntityKind::Statute => 2,
+            EntityKind::Email => 3,
+            EntityKind::Phone => 4,
+            EntityKind::Money => 5,
+            EntityKind::Date => 6,
+            EntityKind::Court => 7,
+            EntityKind::CaseName => 8,
+            EntityKind::Address => 9,
+            EntityKind::Org => 10,
+            EntityKind::Location => 11,
+            EntityKind::Person => 12,
         }
     }
 }

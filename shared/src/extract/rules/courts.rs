@@ -91,6 +91,15 @@ pub(super) fn find(text: &str, out: &mut Vec<Candidate>) {
             if rule.place_first && generic.contains(&first.to_lowercase().as_str()) {
                 continue;
             }
+            // "Tenth Circuit Rules", "6th Circuit Bar": a set of rules or a bar, not the court.
+            let next = text[end..].split_whitespace().next().unwrap_or_default();
+            let next = next.trim_end_matches(['.', ',', ';', ')']).to_lowercase();
+            if matches!(
+                next.as_str(),
+                "rule" | "rules" | "r" | "bar" | "l.a.r" | "lar"
+            ) {
+                continue;
+            }
             out.push(Candidate::collapsed(
                 EntityKind::Court,
                 text,

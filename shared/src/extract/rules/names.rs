@@ -165,10 +165,10 @@ static PERSON_CUES: LazyLock<Vec<PersonCue>> = LazyLock::new(|| {
             1,
         ),
         // Signature blocks: /s/ Jane Roe, By: John Smith, Name: Jane Roe
-        rule(format!(r"/s/[ \t]*{name}"), Cue::Before, 0.85, 1),
+        rule(format!(r"(?:/s/|\bs/)[ \t]*{name}"), Cue::Before, 0.85, 1),
         rule(
             format!(
-                r"\b(?:By|BY|Name|NAME|Signed|Print(?:ed)?[ \t]+Name)[ \t]*:[ \t]*(?:/s/[ \t]*)?{name}"
+                r"\b(?:By|BY|Name|NAME|Signed|Print(?:ed)?[ \t]+Name)[ \t]*:[ \t]*(?:/?s/[ \t]*)?{name}"
             ),
             Cue::Before,
             0.85,
@@ -244,13 +244,37 @@ static PERSON_CUES: LazyLock<Vec<PersonCue>> = LazyLock::new(|| {
         // Captions: a name on its own line over a Plaintiff/Defendant line.
         rule(
             format!(
-                r"(?m)^[ \t]*{name},?[ \t]*\r?\n[ \t]*(?:Plaintiffs?|Defendants?|Petitioners?|Respondents?|PLAINTIFFS?|DEFENDANTS?)\b"
+                r"(?m)^[ \t]*{name},?(?:[ \t]+(?i:et[ \t]+al)\.?,?)?[ \t]*(?:\r?\n[ \t]*){{1,3}}(?:Plaintiffs?|Defendants?|Petitioners?|Respondents?|Appellants?|Appellees?|PLAINTIFFS?|DEFENDANTS?)\b"
             ),
             Cue::After,
             0.75,
             2,
         ),
     ]
+});
+
+/// A panel line: `Before Barksdale, Stewart, and Dennis, Circuit Judges`, `Before Smith,
+/// Jones and Brown`, `BEFORE: SMITH, JONES, BROWN`. Each surname is a PERSON.
+static PANEL: LazyLock<Regex> = LazyLock::new(|| {
+    compile(&format!(
+        r"\b(?:Before|BEFORE)[ \t]*:?[ \t]+(?P<names>{NAME_TOKEN}(?:(?:,[ \t]*|[ \t]+)(?:and[ \t]+|AND[ \t]+)?{NAME_TOKEN}){{1,5}})"
+    ))
+});
+
+/// Upper-case names of attorneys and parties with a middle initial: `MARCIA M. WALDRON`,
+/// `WILLIAM S. FREEMAN`. The initial makes the shape specific enough on its own.
+static CAPS_NAME_WITH_INITIAL: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r"\b\p{Lu}['’]?\p{Lu}{1,}(?:-\p{Lu}+)?[ \t]+\p{Lu}\.[ \t]+\p{Lu}['’]?\p{Lu}+(?:-\p{Lu}+)?\b",
+    )
+});
+
+/// An upper-case name on its own line over an e-mail address, as in attorney blocks:
+/// `SEAN RIORDAN\nsriordan@aclunc.org`.
+static CAPS_NAME_OVER_EMAIL: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r"(?m)^[ \t]*(?P<name>\p{Lu}[\p{Lu}'’\-]+(?:[ \t]+\p{Lu}[\p{Lu}'’\-]+){1,2})\*?[ \t]*\r?\n[ \t]*[A-Za-z0-9._%+\-]+@",
+    )
 });
 
 /// `Jane Roe v. John Smith`, `ROE v. SMITH`: the parties of a caption or case citation.
@@ -274,7 +298,45 @@ pub(super) fn find(text: &str, out: &mut Vec<Candidate>) {
     let mut known = HashSet::new();
     find_cued_people(text, &mut known, out);
     find_caption_parties(text, out);
+    find_panels_and_capitals(text, out);
     find_name_runs(text, &known, out);
+}
+
+/// Judges of a panel line, and upper-case names with a middle initial or over an e-mail.
+fn find_panels_and_capitals(text: &str, out: &mut Vec<Candidate>) {
+    for caps in PANEL.captures_iter(text) {
+        let Some(names) = caps.name("names") else {
+            continue;
+        };
+        for t in tokens(text, names.start(), names.end()) {
+            let w = tok(text, t);
+            let core = w.trim_end_matches(',');
+            if core.eq_ignore_ascii_case("and") || is_not_name_word(core) {
+                // "Circuit Judges" ends the list.
+                if !core.eq_ignore_ascii_case("and") {
+                    break;
+                }
+                continue;
+            }
+            out.push(person(text, t.0, t.0 + core.len(), 0.75, Tier::Named));
+        }
+    }
+    for m in CAPS_NAME_WITH_INITIAL.find_iter(text) {
+        let words: Vec<&str> = m.as_str().split_whitespace().collect();
+        if words.iter().any(|w| !is_initial(w) && is_not_name_word(w)) {
+            continue;
+        }
+        out.push(person(text, m.start(), m.end(), 0.7, Tier::Guess));
+    }
+    for caps in CAPS_NAME_OVER_EMAIL.captures_iter(text) {
+        let Some(name) = caps.name("name") else {
+            continue;
+        };
+        if name.as_str().split_whitespace().any(is_not_name_word) {
+            continue;
+        }
+        out.push(person(text, name.start(), name.end(), 0.75, Tier::Named));
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-//! LOCATION: street addresses, `City, ST` pairs, `State of X`, counties, states and cities
+//! ADDRESS: street addresses and P.O. boxes (with their unit, town, state and ZIP lines).
+//! LOCATION: `City, ST` pairs, `State of X`, counties, states and cities
 //! from the built-in list, and places the document itself names as cities.
 
 use std::sync::LazyLock;
@@ -19,7 +20,7 @@ const PLACE: &str = r"\p{Lu}[\p{L}'’\-]*\.?(?:[ \t]+\p{Lu}[\p{L}'’\-]*\.?){0
 /// as in an address block). The city is the `city` group.
 fn city_state_tail() -> String {
     format!(
-        r"(?:,[ \t]*|[ \t]*\r?\n[ \t]*)(?P<city>{PLACE}),[ \t]*(?:{codes}|{names}\b)(?:[ \t]+\d{{5}}(?:-\d{{4}})?)?",
+        r"(?:,[ \t]*|[ \t]*\r?\n[ \t]*)(?P<city>{PLACE}),[ \t]*(?:{codes}|(?i:{names})\b)(?:[ \t]+\d{{5}}(?:-\d{{4}})?)?",
         codes = state_code_pattern(),
         names = state_name_pattern(),
     )
@@ -31,11 +32,11 @@ const TOWN: &str = r"\p{Lu}[\p{L}'’\-]*(?:[ \t]+\p{Lu}[\p{L}'’\-]*){0,2}";
 /// `1200 Market Street, Suite 400, San Francisco, CA 94103` as one mention; also
 /// `52 Oak Hollow Court, Folsom` (the `town` group) when no state follows.
 static STREET_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
-    let word = r"(?:\p{Lu}[\p{L}'’\-]*\.?|\d+(?:st|nd|rd|th))";
-    let kind = r"(?:Street|Avenue|Boulevard|Road|Drive|Lane|Way|Place|Court|Plaza|Parkway|Square|Terrace|Highway|Circle|Center|Alley|Row|(?:St|Ave|Blvd|Rd|Dr|Ln|Pl|Ct|Pkwy|Sq|Hwy)\b\.?)";
-    let unit = r"(?:,?[ \t]+(?:Suite|Ste\.|Floor|Fl\.|Unit|Room|Rm\.|Apt\.|Apartment|#)[ \t]*[A-Za-z0-9\-]+|,?[ \t]+\d+(?:st|nd|rd|th)[ \t]+Floor)*";
+    let word = r"(?:\p{Lu}[\p{L}'’\-]*\.?|\d+(?:st|nd|rd|th|ST|ND|RD|TH))";
+    let kind = r"(?i:(?:Street|Avenue|Boulevard|Road|Drive|Lane|Way|Place|Court|Plaza|Parkway|Square|Terrace|Highway|Circle|Center|Alley|Row|St|Ave|Blvd|Rd|Dr|Ln|Pl|Ct|Pkwy|Sq|Hwy)\b\.?)(?:,?[ \t]+(?:N\.W\.|S\.W\.|N\.E\.|S\.E\.|(?:NW|SW|NE|SE)\b))?";
+    let unit = r"(?:(?:,?[ \t]+|[ \t]*\r?\n[ \t]*)(?i:Suite|Ste\.|Floor|Fl\.|Unit|Room|Rm\.|Apt\.|Apartment)[ \t]*[A-Za-z0-9\-.]*[0-9A-Z][A-Za-z0-9\-]*|[ \t]+#[ \t]*[A-Za-z0-9\-]+|,?[ \t]+\d+(?:st|nd|rd|th)[ \t]+(?i:Floor))*";
     compile(&format!(
-        r"\b\d{{1,6}}[ \t]+(?:(?:[NSEW]\.?[ \t]+)?(?:{word}[ \t]+){{1,4}}{kind}|Broadway){unit}(?:{tail}|,[ \t]*(?P<town>{TOWN}))?",
+        r"\b(?:\d{{1,6}}|One|Two|Three)[ \t]*(?:\r?\n[ \t]*)?(?:(?:[NSEW]\.?[ \t]+)?(?:{word}[ \t]+){{1,4}}{kind}|Broadway){unit}(?:{tail}|,[ \t]*(?P<town>{TOWN}))?",
         tail = city_state_tail()
     ))
 });
@@ -51,7 +52,7 @@ static PO_BOX: LazyLock<Regex> = LazyLock::new(|| {
 /// `Palo Alto, CA 94301`, `Austin, Texas`.
 static CITY_STATE: LazyLock<Regex> = LazyLock::new(|| {
     compile(&format!(
-        r"(?P<city>{PLACE}),[ \t]*(?:{codes}|{names}\b)(?:[ \t]+\d{{5}}(?:-\d{{4}})?)?",
+        r"(?P<city>{PLACE}),[ \t]*(?:{codes}|(?i:{names})\b)(?:[ \t]+\d{{5}}(?:-\d{{4}})?)?",
         codes = state_code_pattern(),
         names = state_name_pattern(),
     ))
@@ -135,7 +136,7 @@ fn find_addresses<'t>(text: &'t str, cities: &mut Vec<&'t str>, out: &mut Vec<Ca
             }
         }
         if let Some((s, e)) = trim_span(text, m.start(), end, &[',']) {
-            out.push(location(text, s, e, 0.85));
+            out.push(Candidate::collapsed(EntityKind::Address, text, s, e, 0.85));
         }
         cities.extend(caps.name("city").map(|c| c.as_str()));
     }
