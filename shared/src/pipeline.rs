@@ -179,21 +179,21 @@ pub struct StageTally {
 }
 
 impl StageTally {
-    /// Adds `n` units of work to `stage`, computed or reused.
-    pub fn add(&mut self, stage: &'static str, reused: bool, n: u64) {
-        let c = self.stages.entry(stage).or_default();
-        if reused {
-            c.reused += n;
-        } else {
-            c.computed += n;
-        }
-    }
-
     /// Adds a step's reported work.
     pub fn add_work(&mut self, stage: &'static str, w: Work) {
         let c = self.stages.entry(stage).or_default();
         c.computed += w.computed;
         c.reused += w.reused;
+    }
+
+    /// Adds the work a step reported in its output (`{"work": {computed, reused}}`).
+    pub fn add_reported(&mut self, stage: &'static str, output: &Value) {
+        if let Some(w) = output
+            .get("work")
+            .and_then(|w| serde_json::from_value::<Work>(w.clone()).ok())
+        {
+            self.add_work(stage, w);
+        }
     }
 
     /// Adds another tally.
@@ -245,12 +245,11 @@ impl asl::Tasks for LocalTasks<'_> {
         match invoke(self.app, resource, input).await {
             Ok(out) => {
                 self.note_size(&out);
-                if let (Some(stage), Some(w)) = (
-                    stage_of(resource),
-                    out.get("work")
-                        .and_then(|w| serde_json::from_value::<Work>(w.clone()).ok()),
-                ) {
-                    self.tally.lock().expect("poisoned").add_work(stage, w);
+                if let Some(stage) = stage_of(resource) {
+                    self.tally
+                        .lock()
+                        .expect("poisoned")
+                        .add_reported(stage, &out);
                 }
                 Ok(out)
             }
@@ -291,13 +290,19 @@ pub async fn process_direct(
     document: &DocumentRef,
     tally: &mut StageTally,
 ) -> Result<persist::Output, StageError> {
+    begin_document(app, document).await;
+    let input = run_direct(app, document, tally).await?;
+    let out = invoke(app, tasks::PERSIST, encode(tasks::PERSIST, &input)?).await?;
+    tally.add_reported(names::PERSIST, &out);
+    decode(tasks::PERSIST, out)
+}
+
+/// Creates (or adopts) the document's state with every stage of the pipeline: what a
+/// run does before the first step.
+pub async fn begin_document(app: &App, document: &DocumentRef) {
     StageRecorder::new(app, document.document_uuid)
         .init(&document.source, &document.content_sha256, &names::ALL)
         .await;
-    let input = run_direct(app, document, tally).await?;
-    let out = invoke(app, tasks::PERSIST, encode(tasks::PERSIST, &input)?).await?;
-    add(tally, names::PERSIST, &out);
-    decode(tasks::PERSIST, out)
 }
 
 /// The analysis steps in order; the persist step's input they lead to.
@@ -309,13 +314,13 @@ async fn run_direct(
     let doc = || serde_json::json!(document);
     let call = |task: &'static str, input: Value| async move { invoke(app, task, input).await };
     let ocr_out = call(tasks::OCR_START, serde_json::json!({"document": doc()})).await?;
-    add(tally, names::OCR, &ocr_out);
+    tally.add_reported(names::OCR, &ocr_out);
     let chunk_out = call(
         tasks::CHUNK,
         serde_json::json!({"document": doc(), "ocr": ocr_out}),
     )
     .await?;
-    add(tally, names::CHUNK, &chunk_out);
+    tally.add_reported(names::CHUNK, &chunk_out);
     let chunks: chunk::Output = decode(tasks::CHUNK, chunk_out.clone())?;
     let mut batch_outs = Vec::with_capacity(chunks.batches.len());
     for b in &chunks.batches {
@@ -324,7 +329,7 @@ async fn run_direct(
             serde_json::json!({"document": doc(), "chunks": chunks.artefact, "batch": b}),
         )
         .await?;
-        add(tally, names::ENTITIES, &out);
+        tally.add_reported(names::ENTITIES, &out);
         batch_outs.push(out);
     }
     let res_out = call(
@@ -332,28 +337,19 @@ async fn run_direct(
         serde_json::json!({"document": doc(), "chunks": chunk_out, "entities": batch_outs}),
     )
     .await?;
-    add(tally, names::RESOLVE, &res_out);
+    tally.add_reported(names::RESOLVE, &res_out);
     let st_out = call(
         tasks::EXTRACT_STRUCTURED,
         serde_json::json!({"document": doc(), "ocr": ocr_out, "resolution": res_out}),
     )
     .await?;
-    add(tally, names::STRUCTURED, &st_out);
+    tally.add_reported(names::STRUCTURED, &st_out);
     let input = decode(
         tasks::PERSIST,
         serde_json::json!({"document": doc(), "ocr": ocr_out, "chunks": chunk_out,
             "resolution": res_out, "structured": st_out, "queue": null}),
     )?;
     Ok(input)
-}
-
-fn add(tally: &mut StageTally, stage: &'static str, out: &Value) {
-    if let Some(w) = out
-        .get("work")
-        .and_then(|w| serde_json::from_value::<Work>(w.clone()).ok())
-    {
-        tally.add_work(stage, w);
-    }
 }
 
 /// Records each stage of one document in the document state (when tracking is on) and

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::app::App;
 use crate::asl;
 use crate::model::DocumentStatus;
-use crate::pipeline::{self, LocalTasks, StageRecorder, StageTally};
+use crate::pipeline::{self, LocalTasks, StageTally};
 use crate::redis::{NamespaceStats, RedisStatus};
 use crate::stages::{DocumentRef, StageError, names};
 use crate::text::sha256_hex;
@@ -480,9 +480,7 @@ pub async fn execute(
     queue: Value,
     time_scale: f64,
 ) -> Result<Value, asl::ExecutionFailed> {
-    StageRecorder::new(app, document.document_uuid)
-        .init(&document.source, &document.content_sha256, &names::ALL)
-        .await;
+    pipeline::begin_document(app, document).await;
     let input = serde_json::json!({"document": document, "queue": queue});
     let opts = asl::RunOptions {
         time_scale,

@@ -12,7 +12,7 @@ use crate::chunk::{CHUNKER_VERSION, chunk_text};
 use crate::model::{Chunk, OcrResult};
 
 use super::artefact;
-use super::{DocumentRef, StageError, Work};
+use super::{DocumentRef, Pointer, StageError, Work};
 
 /// Chunks per batch of the entity Map, for an ordinary document.
 pub const BATCH_CHUNKS: usize = 16;
@@ -20,17 +20,12 @@ pub const BATCH_CHUNKS: usize = 16;
 /// Map's results stay small.
 pub const MAX_BATCHES: usize = 256;
 
-/// An artefact pointer: the only field the chunk step reads of the OCR output.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OcrPointer {
-    pub artefact: Option<String>,
-}
-
 /// Input of `chunk`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Input {
     pub document: DocumentRef,
-    pub ocr: OcrPointer,
+    /// The OCR output, as far as this step reads it.
+    pub ocr: Pointer,
 }
 
 /// A run of chunks handed to one `extract-entities` call.
@@ -73,9 +68,7 @@ pub fn batches(n: usize) -> Vec<Batch> {
 #[tracing::instrument(skip_all, fields(document_uuid = %input.document.document_uuid, stage = "chunk"))]
 pub async fn run(app: &App, input: Input) -> Result<Output, StageError> {
     input.document.validate()?;
-    let ocr_key = input.ocr.artefact.ok_or_else(|| StageError::InvalidInput {
-        message: "ocr.artefact is missing: OCR is not ready".into(),
-    })?;
+    let ocr_key = input.ocr.required("ocr")?;
     let cfg = app.chunking;
     let lineage = artefact::lineage(&[
         &ocr_key,

@@ -137,6 +137,27 @@ impl DocumentRef {
     }
 }
 
+/// A pointer to an earlier step's artefact: the only field a step reads of that step's
+/// output. `None` when the earlier step has not produced it (OCR not ready).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pointer {
+    pub artefact: Option<String>,
+}
+
+impl Pointer {
+    /// The artefact key.
+    ///
+    /// # Errors
+    /// [`StageError::InvalidInput`] naming `what` when there is none.
+    pub fn required(&self, what: &str) -> Result<String, StageError> {
+        self.artefact
+            .clone()
+            .ok_or_else(|| StageError::InvalidInput {
+                message: format!("{what}.artefact is missing"),
+            })
+    }
+}
+
 /// How much of a step's work was done now and how much was reused (a cache hit, a
 /// result another task computed, or an artefact already written). Reported per stage in
 /// the run summary.

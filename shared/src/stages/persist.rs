@@ -21,8 +21,7 @@ use crate::text::sha256_hex;
 
 use super::artefact;
 use super::resolve::Resolution;
-use super::structured::Pointer;
-use super::{DocumentRef, StageError, Work};
+use super::{DocumentRef, Pointer, StageError, Work};
 
 /// The queue claim a worker holds on the document: writes carry its fencing token, and
 /// the idempotency record lapses with its lease.
@@ -56,22 +55,16 @@ pub struct Output {
     pub work: Work,
 }
 
-fn required(p: &Pointer, what: &str) -> Result<String, StageError> {
-    p.artefact.clone().ok_or_else(|| StageError::InvalidInput {
-        message: format!("{what}.artefact is missing"),
-    })
-}
-
 /// The document's results, from the artefacts the earlier steps wrote.
 ///
 /// # Errors
 /// An artefact is missing; the blob store failed.
 pub async fn assemble(app: &App, input: &Input) -> Result<DocumentOutput, StageError> {
-    let ocr: OcrResult = artefact::load(app, &required(&input.ocr, "ocr")?).await?;
-    let chunks: Vec<Chunk> = artefact::load(app, &required(&input.chunks, "chunks")?).await?;
-    let res: Resolution = artefact::load(app, &required(&input.resolution, "resolution")?).await?;
+    let ocr: OcrResult = artefact::load(app, &input.ocr.required("ocr")?).await?;
+    let chunks: Vec<Chunk> = artefact::load(app, &input.chunks.required("chunks")?).await?;
+    let res: Resolution = artefact::load(app, &input.resolution.required("resolution")?).await?;
     let structured: StructuredData =
-        artefact::load(app, &required(&input.structured, "structured")?).await?;
+        artefact::load(app, &input.structured.required("structured")?).await?;
     let doc = &input.document;
     Ok(DocumentOutput {
         document_uuid: doc.document_uuid.to_string(),

@@ -11,16 +11,10 @@ use crate::model::{CanonicalEntity, EntityKind, Mention, OcrResult, StructuredDa
 
 use super::artefact;
 use super::resolve::Resolution;
-use super::{DocumentRef, StageError, Work};
+use super::{DocumentRef, Pointer, StageError, Work};
 
 /// Bump when the rules change.
 pub const VERSION: u32 = 1;
-
-/// An artefact pointer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Pointer {
-    pub artefact: Option<String>,
-}
 
 /// Input of `extract-structured`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,12 +33,6 @@ pub struct Output {
     pub work: Work,
 }
 
-fn required(p: &Pointer, what: &str) -> Result<String, StageError> {
-    p.artefact.clone().ok_or_else(|| StageError::InvalidInput {
-        message: format!("{what}.artefact is missing"),
-    })
-}
-
 /// Draws the document's metadata.
 ///
 /// # Errors
@@ -52,8 +40,8 @@ fn required(p: &Pointer, what: &str) -> Result<String, StageError> {
 #[tracing::instrument(skip_all, fields(document_uuid = %input.document.document_uuid, stage = "extract_structured"))]
 pub async fn run(app: &App, input: Input) -> Result<Output, StageError> {
     input.document.validate()?;
-    let ocr_key = required(&input.ocr, "ocr")?;
-    let res_key = required(&input.resolution, "resolution")?;
+    let ocr_key = input.ocr.required("ocr")?;
+    let res_key = input.resolution.required("resolution")?;
     let lineage = artefact::lineage(&[&ocr_key, &res_key]);
     let key = artefact::key(
         &input.document.content_sha256,
