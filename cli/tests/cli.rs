@@ -2,6 +2,8 @@
 
 use std::process::{Command, Output};
 
+use lexpipe_tests::{cleanup_blocking as cleanup, json_stdout as json};
+
 fn lexpipe(env: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lexpipe"))
         .args(args)
@@ -34,37 +36,6 @@ fn unique_env() -> String {
 
 fn samples() -> String {
     concat!(env!("CARGO_MANIFEST_DIR"), "/../samples").to_string()
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}",
-            String::from_utf8_lossy(&o.stdout)
-        )
-    })
-}
-
-fn cleanup(env: &str) {
-    let client = redis::Client::open(
-        std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
-    )
-    .unwrap();
-    let mut c = client.get_connection().unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("lexpipe:{env}:*"))
-        .query(&mut c)
-        .unwrap();
-    if !keys.is_empty() {
-        let _: i64 = redis::cmd("DEL").arg(keys).query(&mut c).unwrap();
-    }
 }
 
 #[test]

@@ -42,18 +42,7 @@ fn unique_env() -> String {
 }
 
 fn cleanup(env: &str) {
-    let client = redis::Client::open(
-        std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
-    )
-    .unwrap();
-    let mut c = client.get_connection().unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("lexpipe:{env}:*"))
-        .query(&mut c)
-        .unwrap();
-    if !keys.is_empty() {
-        let _: i64 = redis::cmd("DEL").arg(keys).query(&mut c).unwrap();
-    }
+    lexpipe_tests::cleanup_blocking(env);
 }
 
 /// The Chromium binary, or a panic naming the install command.

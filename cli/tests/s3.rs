@@ -35,19 +35,7 @@ fn lexpipe(moto: &MotoServer, env: &str, args: &[&str], extra: &[(&str, &str)]) 
 
 /// The `--json` summary of a successful run.
 fn summary(o: &Output) -> serde_json::Value {
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}",
-            String::from_utf8_lossy(&o.stdout)
-        )
-    })
+    lexpipe_tests::json_stdout(o)
 }
 
 /// Documents of a summary by source.

@@ -210,3 +210,34 @@ impl lexpipe::stages::StageHooks for FailStage {
         Ok(())
     }
 }
+
+/// The stdout of a successful command, parsed as JSON; a failure shows the exit status,
+/// stdout and stderr.
+pub fn json_stdout(o: &std::process::Output) -> serde_json::Value {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&o.stdout)
+        )
+    })
+}
+
+/// [`cleanup`] for tests that are not async.
+pub fn cleanup_blocking(env: &str) {
+    let client = redis::Client::open(redis_url().as_str()).expect("url");
+    let mut c = client.get_connection().expect("redis connection");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("lexpipe:{env}:*"))
+        .query(&mut c)
+        .expect("keys");
+    if !keys.is_empty() {
+        let _: i64 = redis::cmd("DEL").arg(keys).query(&mut c).expect("del");
+    }
+}
