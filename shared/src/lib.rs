@@ -29,6 +29,7 @@ pub mod app;
 pub mod asl;
 pub mod chunk;
 pub mod config;
+pub mod cost;
 pub mod eval;
 pub mod extract;
 pub mod model;

@@ -176,6 +176,8 @@ pub async fn invoke(app: &App, task: &str, input: Value) -> Result<Value, StageE
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct StageTally {
     pub stages: BTreeMap<&'static str, Work>,
+    /// Paid API usage the steps reported.
+    pub usage: crate::cost::Ledger,
 }
 
 impl StageTally {
@@ -194,6 +196,9 @@ impl StageTally {
         {
             self.add_work(stage, w);
         }
+        if let Some(usage) = crate::cost::Ledger::reported(output) {
+            self.usage.add(&usage);
+        }
     }
 
     /// Adds another tally.
@@ -201,6 +206,7 @@ impl StageTally {
         for (stage, w) in &other.stages {
             self.add_work(stage, *w);
         }
+        self.usage.add(&other.usage);
     }
 }
 

@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::app::App;
 use crate::asl;
 use crate::model::DocumentStatus;
+use crate::cost::Ledger;
 use crate::pipeline::{self, LocalTasks, StageTally};
 use crate::redis::{NamespaceStats, RedisStatus};
 use crate::stages::{DocumentRef, StageError, names};
@@ -79,9 +80,12 @@ pub struct DocumentSummary {
     /// Paid API calls for this document (zero until Textract and the LLM arrive).
     #[serde(default)]
     pub api_calls: ApiCallSummary,
-    /// Dollars for this document (zero until Textract and the LLM arrive).
+    /// Dollars for this document.
     #[serde(default)]
     pub cost_usd: Cost,
+    /// The paid API usage in detail (pages, tokens), as the steps reported it.
+    #[serde(default)]
+    pub usage: Ledger,
 }
 
 /// Computed vs served from cache, for one stage.
@@ -109,6 +113,30 @@ pub struct Cost {
     pub avoided: f64,
 }
 
+impl From<&Ledger> for ApiCallSummary {
+    fn from(l: &Ledger) -> Self {
+        ApiCallSummary {
+            textract: ApiCalls {
+                made: l.textract.calls,
+                avoided: l.textract.calls_avoided,
+            },
+            llm: ApiCalls {
+                made: l.llm.calls,
+                avoided: l.llm.calls_avoided,
+            },
+        }
+    }
+}
+
+impl From<&Ledger> for Cost {
+    fn from(l: &Ledger) -> Self {
+        Cost {
+            spent: l.usd(),
+            avoided: l.usd_avoided(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CacheTotals {
     pub hits: i64,
@@ -125,6 +153,9 @@ pub struct Summary {
     pub stages: BTreeMap<String, StageCounts>,
     pub api_calls: ApiCallSummary,
     pub cost_usd: Cost,
+    /// The paid API usage of the run in detail (pages, tokens).
+    #[serde(default)]
+    pub usage: Ledger,
     pub cache: CacheTotals,
     pub redis: RedisStatus,
 }
@@ -346,6 +377,7 @@ pub async fn process_sources(
         .map(|s| (s.to_string(), StageCounts::default()))
         .collect();
     let mut documents = Vec::with_capacity(results.len());
+    let mut usage = Ledger::default();
     for (mut doc, tally) in results {
         for (stage, w) in tally.stages {
             let e = stages.entry(stage.to_string()).or_default();
@@ -354,13 +386,18 @@ pub async fn process_sources(
             doc.work.computed += w.computed;
             doc.work.cached += w.reused;
         }
+        doc.usage = tally.usage;
+        doc.api_calls = ApiCallSummary::from(&tally.usage);
+        doc.cost_usd = Cost::from(&tally.usage);
+        usage.add(&tally.usage);
         documents.push(doc);
     }
     Ok(Summary {
         documents,
         stages,
-        api_calls: ApiCallSummary::default(),
-        cost_usd: Cost::default(),
+        api_calls: ApiCallSummary::from(&usage),
+        cost_usd: Cost::from(&usage),
+        usage,
         cache: after.since(&before),
         redis: app.redis_status,
     })
@@ -421,6 +458,7 @@ async fn process_one(
         work: StageCounts::default(),
         api_calls: ApiCallSummary::default(),
         cost_usd: Cost::default(),
+        usage: Ledger::default(),
     };
     let document = match identify(app, source).await {
         Ok(d) => d,

@@ -55,6 +55,9 @@
 //! | `LEXPIPE_IDEMPOTENCY_TTL_SECS` | `86400` (24 h) | how long an idempotency record (and so a completed result) is kept, 1 s to 366 days |
 //! | `LEXPIPE_IDEMPOTENCY_IN_PROGRESS_SECS` | `900` (15 min) | how long a caller that passes no deadline owns an `IN_PROGRESS` record before another may take over; at most `LEXPIPE_IDEMPOTENCY_TTL_SECS` |
 //! | `LEXPIPE_STATE_TTL_SECS` | `2592000` (30 days) | lifetime of per-document state in Redis, refreshed on each write, 1 s to 10 years |
+//! | `LEXPIPE_PRICE_TEXTRACT_PER_PAGE` | `0.0015` | dollars per page sent to Textract text detection, for the cost ledger |
+//! | `LEXPIPE_PRICE_LLM_INPUT_PER_MTOK` | `0.15` | dollars per million LLM prompt tokens |
+//! | `LEXPIPE_PRICE_LLM_OUTPUT_PER_MTOK` | `0.60` | dollars per million LLM completion tokens |
 //!
 //! `fallback_to_memory` is not a variable: it is on only in `local`, where an unreachable
 //! Redis degrades to an in-process cache with one clear warning.
@@ -78,11 +81,13 @@ use url::Url;
 mod database;
 mod idempotency;
 mod rate_limit;
+mod prices;
 mod state;
 
 pub use database::DatabaseConfig;
 pub use idempotency::IdempotencyConfig;
 pub use rate_limit::{Limit, LocalShare, RateLimitConfig};
+pub use prices::PriceConfig;
 pub use state::StateConfig;
 
 const STAGE: &str = "LEXPIPE_STAGE";
@@ -373,6 +378,8 @@ pub struct Config {
     pub idempotency: IdempotencyConfig,
     /// Document state (`LEXPIPE_STATE_TTL_SECS`).
     pub state: StateConfig,
+    /// Prices of the paid APIs (`LEXPIPE_PRICE_*`), for the cost ledger.
+    pub prices: PriceConfig,
 }
 
 /// A setting that is missing or malformed. Names the variable; never contains a secret.
@@ -440,6 +447,7 @@ impl Config {
         let rate_limit = RateLimitConfig::from_vars(&vars.get)?;
         let idempotency = IdempotencyConfig::from_vars(&vars.get)?;
         let state = StateConfig::from_vars(&vars.get)?;
+        let prices = PriceConfig::from_vars(&vars.get)?;
         Ok(Config {
             stage,
             env,
@@ -451,6 +459,7 @@ impl Config {
             rate_limit,
             idempotency,
             state,
+            prices,
         })
     }
 
