@@ -173,7 +173,7 @@ pub async fn invoke(app: &App, task: &str, input: Value) -> Result<Value, StageE
 }
 
 /// Per-stage computed/reused counts of one document or run.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct StageTally {
     pub stages: BTreeMap<&'static str, Work>,
     /// Paid API usage the steps reported.

@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::asl;
-use crate::model::DocumentStatus;
 use crate::cost::Ledger;
+use crate::model::DocumentStatus;
 use crate::pipeline::{self, LocalTasks, StageTally};
 use crate::redis::{NamespaceStats, RedisStatus};
 use crate::stages::{DocumentRef, StageError, names};

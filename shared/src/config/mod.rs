@@ -55,6 +55,8 @@
 //! | `LEXPIPE_IDEMPOTENCY_TTL_SECS` | `86400` (24 h) | how long an idempotency record (and so a completed result) is kept, 1 s to 366 days |
 //! | `LEXPIPE_IDEMPOTENCY_IN_PROGRESS_SECS` | `900` (15 min) | how long a caller that passes no deadline owns an `IN_PROGRESS` record before another may take over; at most `LEXPIPE_IDEMPOTENCY_TTL_SECS` |
 //! | `LEXPIPE_STATE_TTL_SECS` | `2592000` (30 days) | lifetime of per-document state in Redis, refreshed on each write, 1 s to 10 years |
+//! | `REDIS_PASSWORD_SECRET_ID`, `DATABASE_URL_SECRET_ID`, `OPENAI_API_KEY_SECRET_ID` | none | a Secrets Manager secret holding that setting, read at cold start through the Lambda Parameters and Secrets extension (`config::secrets`); the variable itself, when set, wins |
+//! | `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT` | `2773` | port of that extension (set by its layer) |
 //! | `LEXPIPE_PRICE_TEXTRACT_PER_PAGE` | `0.0015` | dollars per page sent to Textract text detection, for the cost ledger |
 //! | `LEXPIPE_PRICE_LLM_INPUT_PER_MTOK` | `0.15` | dollars per million LLM prompt tokens |
 //! | `LEXPIPE_PRICE_LLM_OUTPUT_PER_MTOK` | `0.60` | dollars per million LLM completion tokens |
@@ -80,14 +82,15 @@ use url::Url;
 
 mod database;
 mod idempotency;
-mod rate_limit;
 mod prices;
+mod rate_limit;
+pub mod secrets;
 mod state;
 
 pub use database::DatabaseConfig;
 pub use idempotency::IdempotencyConfig;
-pub use rate_limit::{Limit, LocalShare, RateLimitConfig};
 pub use prices::PriceConfig;
+pub use rate_limit::{Limit, LocalShare, RateLimitConfig};
 pub use state::StateConfig;
 
 const STAGE: &str = "LEXPIPE_STAGE";

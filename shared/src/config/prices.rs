@@ -20,6 +20,10 @@ pub struct PriceConfig {
     pub llm_output_per_million: f64,
 }
 
+// Prices are finite by construction (`from_vars` refuses NaN and infinities), so equality
+// is total, as `Config`'s `Eq` needs.
+impl Eq for PriceConfig {}
+
 impl Default for PriceConfig {
     fn default() -> Self {
         PriceConfig {
@@ -69,7 +73,10 @@ fn price<F: Fn(&str) -> Option<String>>(
         Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
         _ => Err(ConfigError::new(
             var,
-            format!("expected a price in dollars (a number ≥ 0), got {}", quoted(&v)),
+            format!(
+                "expected a price in dollars (a number ≥ 0), got {}",
+                quoted(&v)
+            ),
         )),
     }
 }
@@ -92,8 +99,8 @@ mod tests {
     #[test]
     fn bad_prices_name_their_variable() {
         for bad in ["-1", "abc", "NaN", "inf"] {
-            let e = PriceConfig::from_vars(&|k| (k == LLM_INPUT_VAR).then(|| bad.into()))
-                .unwrap_err();
+            let e =
+                PriceConfig::from_vars(&|k| (k == LLM_INPUT_VAR).then(|| bad.into())).unwrap_err();
             assert_eq!(e.var, LLM_INPUT_VAR);
             assert!(e.problem.contains(bad), "{}", e.problem);
         }

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Checks the deployment artefacts offline: the SAM template (sam validate --lint, cfn-lint
+# with the serverless rules, checkov), the state machine (asl-validator), and a release
+# build of every Lambda function for the template's architecture (cargo lambda build),
+# printing each bootstrap's size. Tools come from scripts/infra-tools.sh.
+#   ./scripts/check-infra.sh            everything
+#   ./scripts/check-infra.sh --no-build the template and definition only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/infra-tools.sh
+
+template=infra/template.yaml
+echo "== sam validate --lint"
+sam validate --lint -t "$template"
+echo "== cfn-lint (with cfn-lint-serverless)"
+cfn-lint "$template" -a cfn_lint_serverless.rules
+echo "== checkov (every skip is justified beside it in the template)"
+checkov -f "$template" --framework cloudformation --quiet --compact --skip-download
+echo "== asl-validator"
+asl-validator --json-path statemachine/pipeline.asl.json --no-arn-check
+
+[[ "${1:-}" == "--no-build" ]] && exit 0
+
+# The template's one architecture decides the build target.
+arch="$(sed -n 's/^    Architectures: \[\(.*\)\]$/\1/p' "$template")"
+case "$arch" in
+  x86_64) target=x86_64-unknown-linux-gnu ;;
+  arm64) target=aarch64-unknown-linux-gnu ;;
+  *) echo "cannot read Globals.Function.Architectures from $template (got '$arch')" >&2; exit 1 ;;
+esac
+echo "== cargo lambda build --release ($arch)"
+# Binaries named in the template, each built from the functions crate.
+mapfile -t bins < <(sed -n 's/^        Binary: \(.*\)$/\1/p' "$template")
+args=()
+for b in "${bins[@]}"; do args+=(--bin "$b"); done
+if [[ "$target" == "$(rustc -vV | sed -n 's/^host: //p')" ]]; then
+  # The host's glibc is what provided.al2023 has; no cross compiler needed.
+  cargo lambda build --release --compiler cargo -p lexpipe-functions "${args[@]}"
+else
+  cargo lambda build --release --target "$target" -p lexpipe-functions "${args[@]}"
+fi
+echo "== bootstrap sizes"
+for b in "${bins[@]}"; do
+  f="${CARGO_TARGET_DIR:-target}/lambda/$b/bootstrap"
+  [[ -f "$f" ]] || { echo "missing $f" >&2; exit 1; }
+  size=$(stat -c %s "$f")
+  awk -v b="$b" -v s="$size" 'BEGIN { printf "%-20s %6.1f MB\n", b, s / 1000000 }'
+  if ((size > 15000000)); then
+    echo "$b is over the 15 MB target" >&2
+    exit 1
+  fi
+done
