@@ -96,14 +96,22 @@ async fn every_sample_event_runs_through_its_functions_handler() {
     let poll = run(
         &app,
         tasks::OCR_POLL,
-        step_event(&world, tasks::OCR_POLL, &json!({"document": document, "ocr": ocr})),
+        step_event(
+            &world,
+            tasks::OCR_POLL,
+            &json!({"document": document, "ocr": ocr}),
+        ),
     )
     .await;
     assert_eq!(poll["ready"], true);
     let chunks = run(
         &app,
         tasks::CHUNK,
-        step_event(&world, tasks::CHUNK, &json!({"document": document, "ocr": ocr})),
+        step_event(
+            &world,
+            tasks::CHUNK,
+            &json!({"document": document, "ocr": ocr}),
+        ),
     )
     .await;
     let batches = chunks["batches"].as_array().unwrap().clone();
@@ -162,7 +170,11 @@ async fn every_sample_event_runs_through_its_functions_handler() {
     )
     .await;
     assert_eq!(failure["error_type"], "OcrTimeout");
-    assert_eq!(failure["queue"], Value::Null, "no claim: the row is left alone");
+    assert_eq!(
+        failure["queue"],
+        Value::Null,
+        "no claim: the row is left alone"
+    );
 
     // The rows ingest registered are settled by the steps.
     let item_id = claim["item_id"].as_i64().unwrap();

@@ -108,11 +108,8 @@ async fn a_notification_delivered_five_times_at_once_is_handled_once_and_the_res
     }
 
     // Act
-    let results = futures::future::join_all(
-        apps.iter()
-            .map(|app| ingest(&world, app, event.clone())),
-    )
-    .await;
+    let results =
+        futures::future::join_all(apps.iter().map(|app| ingest(&world, app, event.clone()))).await;
     let again = ingest(&world, &apps[0], event.clone()).await.unwrap();
 
     // Assert
@@ -205,7 +202,11 @@ async fn folder_markers_other_files_the_pipelines_own_output_and_undecodable_key
         let report = ingest(&world, &app, event).await.expect("not an error");
 
         // Assert
-        assert_eq!(outcome(&report), &ObjectOutcome::Skipped { reason }, "{key}");
+        assert_eq!(
+            outcome(&report),
+            &ObjectOutcome::Skipped { reason },
+            "{key}"
+        );
     }
     let mut bad = world.notification("incoming/x.pdf", None, Some("e"));
     bad.records[0].s3.object.key = Some("incoming/broken%E2%28.pdf".into());
@@ -223,7 +224,7 @@ async fn folder_markers_other_files_the_pipelines_own_output_and_undecodable_key
 
 #[tokio::test]
 async fn an_object_deleted_before_it_is_ingested_is_reported_missing_and_can_be_ingested_once_back()
- {
+{
     // Arrange: the notification of an upload that was deleted before ingest ran.
     let world = World::start("missing", false).await;
     let app = world.app(&[]).await;
@@ -242,7 +243,9 @@ async fn an_object_deleted_before_it_is_ingested_is_reported_missing_and_can_be_
     let event = world.notification(key, None, etag.as_deref());
 
     // Act
-    let gone = ingest(&world, &app, event.clone()).await.expect("not an error");
+    let gone = ingest(&world, &app, event.clone())
+        .await
+        .expect("not an error");
     world.put(key, bytes).await;
     let back = ingest(&world, &app, event).await.expect("ingested");
 
@@ -281,7 +284,10 @@ async fn a_state_machine_that_does_not_exist_fails_the_notification_retryably_an
 
     // Assert
     let d = failed.expect_err("no such state machine");
-    assert_eq!(d.error_type, lexpipe::ingest::error_types::START_EXECUTION_FAILED);
+    assert_eq!(
+        d.error_type,
+        lexpipe::ingest::error_types::START_EXECUTION_FAILED
+    );
     // The failed attempt left no idempotency record behind, and its claim on the queue
     // row is adopted by the retry, which starts the execution.
     let retried = retried.expect("the retry succeeds");

@@ -170,12 +170,20 @@ async fn an_invocation_bounds_its_idempotency_records_and_lock_leases_by_its_dea
     let wanted = Some(Duration::from_secs(60));
     let bounded = inv.app.bound(wanted).expect("a bound");
     assert!(bounded <= Duration::from_millis(1500), "{bounded:?}");
-    assert_eq!(app.bound(wanted), wanted, "outside an invocation nothing is cut");
+    assert_eq!(
+        app.bound(wanted),
+        wanted,
+        "outside an invocation nothing is cut"
+    );
     let idem = inv.app.idempotency.clone().expect("idempotency on");
     let locks = inv.app.locks.clone().expect("locks on");
 
     // Act: the invocation takes a record and a lock, then dies (times out) holding both.
-    let guard = match idem.begin("persist", "doc", "h", Some(bounded)).await.unwrap() {
+    let guard = match idem
+        .begin("persist", "doc", "h", Some(bounded))
+        .await
+        .unwrap()
+    {
         Outcome::Proceed(g) => g,
         other => panic!("{other:?}"),
     };

@@ -238,7 +238,11 @@ pub fn print_health(report: &lexpipe::health::Report) {
         let n = |v: Option<u64>| v.map_or("?".to_string(), |n| n.to_string());
         println!(
             "database: {}",
-            if d.reachable { "reachable" } else { "UNREACHABLE" }
+            if d.reachable {
+                "reachable"
+            } else {
+                "UNREACHABLE"
+            }
         );
         println!(
             "  stuck documents  {} (running for more than {} s)",

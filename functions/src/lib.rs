@@ -151,7 +151,11 @@ pub async fn step(
     let (payload, ctx) = event.into_parts();
     let inv = Invocation::start(app, task, &ctx);
     let r = lexpipe::pipeline::invoke(&inv.app, task, payload).await;
-    let usage = r.as_ref().ok().and_then(Ledger::reported).unwrap_or_default();
+    let usage = r
+        .as_ref()
+        .ok()
+        .and_then(Ledger::reported)
+        .unwrap_or_default();
     inv.finish(&usage).await;
     r.map_err(|e| {
         tracing::warn!(task, error_type = e.error_type(), "step failed: {e}");

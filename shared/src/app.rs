@@ -352,8 +352,14 @@ mod tests {
         let left = soon.remaining().unwrap();
         assert!(left <= Duration::from_secs(2) && left > Duration::from_secs(1));
         assert!(soon.bound(minute).unwrap() <= Duration::from_secs(2));
-        assert_eq!(soon.bound(Some(Duration::from_millis(5))), Some(Duration::from_millis(5)));
-        assert!(soon.bound(None).is_some(), "the time left when the caller has no wish");
+        assert_eq!(
+            soon.bound(Some(Duration::from_millis(5))),
+            Some(Duration::from_millis(5))
+        );
+        assert!(
+            soon.bound(None).is_some(),
+            "the time left when the caller has no wish"
+        );
 
         let past = app.with_deadline(SystemTime::now() - Duration::from_secs(1));
         assert_eq!(past.remaining(), Some(Duration::from_millis(1)));

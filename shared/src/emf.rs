@@ -215,14 +215,20 @@ mod tests {
                 assert!(set.len() <= 30);
                 for name in set {
                     let name = name.as_str().expect("dimension name");
-                    assert!(v[name].is_string(), "dimension {name} missing at the root: {v}");
+                    assert!(
+                        v[name].is_string(),
+                        "dimension {name} missing at the root: {v}"
+                    );
                 }
             }
             let metrics = d["Metrics"].as_array().expect("Metrics");
             assert!(metrics.len() <= 100);
             for m in metrics {
                 let name = m["Name"].as_str().expect("metric name");
-                assert!(v[name].is_number(), "metric {name} missing at the root: {v}");
+                assert!(
+                    v[name].is_number(),
+                    "metric {name} missing at the root: {v}"
+                );
                 let unit = m["Unit"].as_str().expect("Unit");
                 assert!(["Count", "Percent", "Milliseconds", "Bytes", "None"].contains(&unit));
             }
@@ -242,7 +248,13 @@ mod tests {
         usage.llm.calls = 3;
         usage.llm.calls_avoided = 1;
         usage.llm.usd = 0.25;
-        let lines = invocation_lines("lexpipe", "extract-entities", &delta, &usage, 1_700_000_000_000);
+        let lines = invocation_lines(
+            "lexpipe",
+            "extract-entities",
+            &delta,
+            &usage,
+            1_700_000_000_000,
+        );
         assert_eq!(lines.len(), 2);
         for l in &lines {
             assert_valid_emf(l);
@@ -252,7 +264,10 @@ mod tests {
         let ocr = &lines[0];
         assert_eq!(ocr["CacheNamespace"], "ocr");
         // 3 hits + 1 wait served by another task = 4 hits; 1 miss - 1 wait = 0 misses.
-        assert_eq!((ocr["CacheHits"].as_f64(), ocr["CacheMisses"].as_f64()), (Some(4.0), Some(0.0)));
+        assert_eq!(
+            (ocr["CacheHits"].as_f64(), ocr["CacheMisses"].as_f64()),
+            (Some(4.0), Some(0.0))
+        );
         assert_eq!(ocr["CacheHitRate"].as_f64(), Some(100.0));
         let llm = &lines[1];
         assert_eq!(llm["Api"], "llm");
@@ -272,6 +287,12 @@ mod tests {
         );
         assert_valid_emf(&l);
         assert!(l.get("B").is_none());
-        assert_eq!(l["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            l["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }

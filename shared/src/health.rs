@@ -60,10 +60,7 @@ pub struct DatabaseHealth {
 ///
 /// # Errors
 /// The artefact store cannot be set up.
-pub async fn app_for(
-    config: Config,
-    opts: AppOptions,
-) -> Result<(App, Option<String>), AppError> {
+pub async fn app_for(config: Config, opts: AppOptions) -> Result<(App, Option<String>), AppError> {
     match App::build(config.clone(), opts.clone()).await {
         Ok(app) => Ok((app, None)),
         Err(AppError::Database(e)) => {
@@ -99,7 +96,9 @@ pub async fn check(app: &App, database_problem: Option<String>) -> Report {
         None => unusable_redis(config),
     };
     if !config.redis.enabled {
-        redis.problems.push("Redis disabled by configuration".into());
+        redis
+            .problems
+            .push("Redis disabled by configuration".into());
         redis.status = redis.status.max(Status::Degraded);
     }
     let mut database = None;

@@ -174,8 +174,12 @@ pub enum ObjectOutcome {
         reason: String,
     },
     /// A duplicate of a notification handled before: the first one's outcome.
-    Duplicate { first: Box<ObjectOutcome> },
-    Skipped { reason: SkipReason },
+    Duplicate {
+        first: Box<ObjectOutcome>,
+    },
+    Skipped {
+        reason: SkipReason,
+    },
     /// The object was deleted before it could be read.
     Missing,
 }
@@ -396,11 +400,9 @@ pub async fn ingest_object(
     let identity = obj.identity(key);
     let hash = sha256_hex(&identity);
     let give_up = tokio::time::Instant::now()
-        + app
-            .remaining()
-            .map_or(DUPLICATE_WAIT, |r| {
-                DUPLICATE_WAIT.min(r.saturating_sub(Duration::from_secs(2)))
-            });
+        + app.remaining().map_or(DUPLICATE_WAIT, |r| {
+            DUPLICATE_WAIT.min(r.saturating_sub(Duration::from_secs(2)))
+        });
     loop {
         match idem
             .begin_typed::<ObjectOutcome>(OPERATION, &identity, &hash, app.remaining())
@@ -449,17 +451,16 @@ async fn register_and_start(
     key: &str,
 ) -> Result<ObjectOutcome, IngestError> {
     let source = format!("s3://{bucket}/{key}");
-    let store = app
-        .sources
-        .bucket(bucket)
-        .await
-        .map_err(StageError::from)?;
+    let store = app.sources.bucket(bucket).await.map_err(StageError::from)?;
     let Some(bytes) = store.get(key).await.map_err(StageError::from)? else {
         tracing::info!("object is gone; nothing to ingest");
         return Ok(ObjectOutcome::Missing);
     };
     if bytes.len() as u64 > app.max_document_bytes {
-        tracing::warn!(size = bytes.len(), "object over the document size limit; skipped");
+        tracing::warn!(
+            size = bytes.len(),
+            "object over the document size limit; skipped"
+        );
         return Ok(ObjectOutcome::Skipped {
             reason: SkipReason::TooLarge,
         });
@@ -518,20 +519,22 @@ async fn register_and_start(
     let input = serde_json::json!({"document": document, "queue": queue});
     // Step Functions answers a repeated start with the same name and input with the
     // same execution; only the call that claimed the row reports it started.
-    Ok(match machine.start(&name, &input).await?.filter(|_| claimed) {
-        Some(execution_arn) => {
-            tracing::info!(execution = %name, "execution started");
-            ObjectOutcome::Started {
+    Ok(
+        match machine.start(&name, &input).await?.filter(|_| claimed) {
+            Some(execution_arn) => {
+                tracing::info!(execution = %name, "execution started");
+                ObjectOutcome::Started {
+                    document_uuid: uuid,
+                    execution_name: name,
+                    execution_arn,
+                }
+            }
+            None => ObjectOutcome::AlreadyStarted {
                 document_uuid: uuid,
                 execution_name: name,
-                execution_arn,
-            }
-        }
-        None => ObjectOutcome::AlreadyStarted {
-            document_uuid: uuid,
-            execution_name: name,
+            },
         },
-    })
+    )
 }
 
 /// Claims queue item `item_id` for execution `name`, the fencing token from the Redis
@@ -614,13 +617,23 @@ mod tests {
         assert_eq!(skip("runs/a/x.pdf"), Some(SkipReason::Processed));
         assert_eq!(skip("in//x.pdf"), Some(SkipReason::BadKey));
         assert_eq!(skip("in/Deed of Trust.PDF"), None);
-        assert_eq!(skip("runs/ab.pdf"), None, "a longer name is not under the prefix");
-        assert_eq!(skip_reason("other", "runs/a/x.pdf", Some(&artefacts), None), None);
+        assert_eq!(
+            skip("runs/ab.pdf"),
+            None,
+            "a longer name is not under the prefix"
+        );
+        assert_eq!(
+            skip_reason("other", "runs/a/x.pdf", Some(&artefacts), None),
+            None
+        );
         assert_eq!(
             skip_reason("up", "elsewhere/x.pdf", None, Some("uploads/")),
             Some(SkipReason::OutsideUploadPrefix)
         );
-        assert_eq!(skip_reason("up", "uploads/x.pdf", None, Some("uploads/")), None);
+        assert_eq!(
+            skip_reason("up", "uploads/x.pdf", None, Some("uploads/")),
+            None
+        );
     }
 
     #[test]

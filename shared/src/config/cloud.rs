@@ -111,11 +111,12 @@ mod tests {
         let none = CloudConfig::from_vars(&|_| None).unwrap();
         assert_eq!(none, CloudConfig::default());
         let arn = "arn:aws:states:us-east-1:123456789012:stateMachine:lexpipe";
-        let set = CloudConfig::from_vars(&|k| (k == STATE_MACHINE_ARN_VAR).then(|| arn.into()))
-            .unwrap();
+        let set =
+            CloudConfig::from_vars(&|k| (k == STATE_MACHINE_ARN_VAR).then(|| arn.into())).unwrap();
         assert_eq!(set.state_machine_arn.as_deref(), Some(arn));
-        let bad = CloudConfig::from_vars(&|k| (k == STATE_MACHINE_ARN_VAR).then(|| "pipeline".into()))
-            .unwrap_err();
+        let bad =
+            CloudConfig::from_vars(&|k| (k == STATE_MACHINE_ARN_VAR).then(|| "pipeline".into()))
+                .unwrap_err();
         assert_eq!(bad.var, STATE_MACHINE_ARN_VAR);
     }
 }

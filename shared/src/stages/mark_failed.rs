@@ -136,7 +136,10 @@ async fn settle_row(
         match outcome {
             FailOutcome::Failed { .. } | FailOutcome::Requeued { .. } => "failed",
             FailOutcome::Stale => {
-                tracing::warn!(item_id = claim.item_id, "queue row taken over; left to its new owner");
+                tracing::warn!(
+                    item_id = claim.item_id,
+                    "queue row taken over; left to its new owner"
+                );
                 "stale"
             }
         }

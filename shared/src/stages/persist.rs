@@ -145,7 +145,10 @@ pub async fn step(app: &App, input: Input) -> Result<Output, StageError> {
             && !queue::complete(pool, &c.claim(&input.document)).await?
         {
             // A newer claim owns the row now: its own run settles it.
-            tracing::warn!(item_id = c.item_id, "queue row taken over; left to its new owner");
+            tracing::warn!(
+                item_id = c.item_id,
+                "queue row taken over; left to its new owner"
+            );
         }
     }
     Ok(Output {

@@ -336,8 +336,7 @@ where
             passed_over.push(c.id);
             continue;
         }
-        let Some((attempt, lease_until)) =
-            take(&mut tx, &c, worker_id, lease_ms, fence_db).await?
+        let Some((attempt, lease_until)) = take(&mut tx, &c, worker_id, lease_ms, fence_db).await?
         else {
             passed_over.push(c.id);
             continue;
