@@ -60,6 +60,11 @@
 //! | `LEXPIPE_PRICE_TEXTRACT_PER_PAGE` | `0.0015` | dollars per page sent to Textract text detection, for the cost ledger |
 //! | `LEXPIPE_PRICE_LLM_INPUT_PER_MTOK` | `0.15` | dollars per million LLM prompt tokens |
 //! | `LEXPIPE_PRICE_LLM_OUTPUT_PER_MTOK` | `0.60` | dollars per million LLM completion tokens |
+//! | `LEXPIPE_STATE_MACHINE_ARN` | none; **required** by the `ingest` function | the state machine `ingest` starts one execution of per document |
+//! | `LEXPIPE_EXECUTION_LEASE_SECS` | `21600` (6 h) | how long an execution started by `ingest` owns the document's queue row, 1 s to 1 year |
+//! | `LEXPIPE_HEALTH_STUCK_AFTER_SECS` | `3600` | `health` reports documents `running` for longer than this, ≥ 1 s |
+//! | `LEXPIPE_UPLOAD_PREFIX` | none (every key) | `ingest` takes only keys under this prefix, e.g. `uploads/` |
+//! | `LEXPIPE_METRICS_NAMESPACE` | `lexpipe` | CloudWatch namespace of the embedded-metric-format lines the functions print |
 //!
 //! `fallback_to_memory` is not a variable: it is on only in `local`, where an unreachable
 //! Redis degrades to an in-process cache with one clear warning.
@@ -80,6 +85,7 @@ use std::time::Duration;
 
 use url::Url;
 
+mod cloud;
 mod database;
 mod idempotency;
 mod prices;
@@ -87,6 +93,7 @@ mod rate_limit;
 pub mod secrets;
 mod state;
 
+pub use cloud::CloudConfig;
 pub use database::DatabaseConfig;
 pub use idempotency::IdempotencyConfig;
 pub use prices::PriceConfig;
@@ -383,6 +390,8 @@ pub struct Config {
     pub state: StateConfig,
     /// Prices of the paid APIs (`LEXPIPE_PRICE_*`), for the cost ledger.
     pub prices: PriceConfig,
+    /// The AWS shape: state machine, execution lease, health threshold, metrics.
+    pub cloud: CloudConfig,
 }
 
 /// A setting that is missing or malformed. Names the variable; never contains a secret.
@@ -451,6 +460,7 @@ impl Config {
         let idempotency = IdempotencyConfig::from_vars(&vars.get)?;
         let state = StateConfig::from_vars(&vars.get)?;
         let prices = PriceConfig::from_vars(&vars.get)?;
+        let cloud = CloudConfig::from_vars(&vars.get)?;
         Ok(Config {
             stage,
             env,
@@ -463,6 +473,7 @@ impl Config {
             idempotency,
             state,
             prices,
+            cloud,
         })
     }
 
