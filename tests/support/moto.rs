@@ -41,6 +41,62 @@ impl MotoServer {
     /// # Panics
     /// moto is not installed (with the install command), or it does not start.
     pub fn start() -> MotoServer {
+        MotoServer::launch(|port| {
+            let mut cmd = Command::new(python());
+            cmd.args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdin(Stdio::null());
+            cmd
+        })
+    }
+
+    /// A moto server whose Step Functions executions run the given Lambda function
+    /// binaries, unchanged, through a local Lambda Runtime API (`tests/support/moto_sfn.py`
+    /// explains how). `functions` are (function name, binary); each binary runs with `env`
+    /// added to an environment cleared of the test process's `AWS_*` variables, and writes
+    /// its output to `logs/<name>.log`. Everything stops when the handle drops.
+    ///
+    /// # Panics
+    /// As [`MotoServer::start`].
+    pub fn start_running_functions(
+        functions: &[(&str, std::path::PathBuf)],
+        env: &[(String, String)],
+        logs: &std::path::Path,
+    ) -> MotoServer {
+        let launcher =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/support/moto_sfn.py");
+        let launcher = if launcher.exists() {
+            launcher
+        } else {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("support/moto_sfn.py")
+        };
+        MotoServer::launch(|port| {
+            let mut cmd = Command::new(python());
+            cmd.arg(&launcher)
+                .args(["--port", &port.to_string(), "--logs"])
+                .arg(logs)
+                .args(
+                    functions
+                        .iter()
+                        .map(|(name, bin)| format!("{name}={}", bin.display())),
+                )
+                // The launcher stops when its stdin closes: when this handle drops, or
+                // when the test process dies.
+                .stdin(Stdio::piped());
+            isolate_aws_env(&mut cmd);
+            cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            cmd
+        })
+    }
+
+    /// Starts the command `make(port)` builds on a free port until it answers HTTP.
+    fn launch(make: impl Fn(u16) -> Command) -> MotoServer {
         require_moto();
         let mut last_failure = String::new();
         // A port found free may be taken before moto binds it: try a few.
@@ -49,16 +105,7 @@ impl MotoServer {
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
             let log = tempfile::NamedTempFile::new().expect("a temporary file for moto's log");
             let stderr = log.reopen().expect("moto's log opens for writing");
-            let child = Command::new(python())
-                .args([
-                    "-m",
-                    "moto.server",
-                    "-H",
-                    "127.0.0.1",
-                    "-p",
-                    &port.to_string(),
-                ])
-                .stdin(Stdio::null())
+            let child = make(port)
                 .stdout(Stdio::null())
                 .stderr(stderr)
                 .spawn()
@@ -70,6 +117,11 @@ impl MotoServer {
             }
         }
         panic!("moto did not start: {last_failure}. Install or repair it: {INSTALL}");
+    }
+
+    /// moto's own log (its stderr), for a failing test's message.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
     }
 
     /// `http://localhost:{port}`. A host name, not the IP address: the SDK never uses

@@ -140,6 +140,8 @@ class Function:
                 "AWS_REGION": REGION,
             }
         )
+        # The functions' AWS clients (S3, Step Functions) talk to this moto.
+        env.setdefault("AWS_ENDPOINT_URL", f"http://localhost:{os.environ['MOTO_PORT']}")
         p = subprocess.Popen(
             [self.binary],
             env=env,
