@@ -88,6 +88,9 @@ pub struct App {
     pub cpu: Arc<tokio::sync::Semaphore>,
     /// Fault injection (tests, drills); nothing in production.
     pub hooks: Arc<dyn StageHooks>,
+    /// The Textract client, when Textract is the OCR engine of this configuration
+    /// ([`crate::config::OcrConfig::engine_for`]); built once from the AWS environment.
+    pub textract: Option<aws_sdk_textract::Client>,
 }
 
 impl std::fmt::Debug for App {
@@ -160,7 +163,17 @@ impl App {
                 location: location.display(),
                 message: e.to_string(),
             })?;
+        let engine = config
+            .ocr
+            .engine_for(config.stage, matches!(location, BlobLocation::S3 { .. }));
+        let textract = if engine == crate::config::OcrEngineChoice::Textract {
+            let sdk = crate::store::s3::load_sdk_config().await;
+            Some(crate::ocr::textract::client(&sdk))
+        } else {
+            None
+        };
         let mut app = App::new(config, cache, artefacts);
+        app.textract = textract;
         app.redis = redis;
         app.redis_status = redis_status;
         app.limiter = limiter;
@@ -203,6 +216,7 @@ impl App {
             chunking,
             cpu: Arc::new(tokio::sync::Semaphore::new(cpu_permits())),
             hooks: Arc::new(NoHooks),
+            textract: None,
             config,
         }
     }
