@@ -12,13 +12,14 @@ use std::time::Duration;
 use lexpipe::app::{App, AppOptions};
 use lexpipe::config::{BlobLocation, DeploymentStage};
 use lexpipe::model::{DocumentOutput, DocumentStatus};
+use lexpipe::redis::ratelimit::Api;
 use lexpipe::runner::{self, RunOptions, Summary};
 use lexpipe::store::blob::{BlobStore, S3Store};
 use lexpipe::store::source::SourceReader;
 use lexpipe::testing::fake_textract::{self, FakeConfig, FakeTextract, GET, START};
 use lexpipe::testing::scans::{self, TextLayer};
 use lexpipe_tests::moto::MotoServer;
-use lexpipe_tests::{cleanup, config_with, keys_of, require_redis, unique_env};
+use lexpipe_tests::{cleanup, config_with, keys_of, raw_connection, require_redis, unique_env};
 
 /// The poll interval the tests configure: the state machine waits it between polls, and a
 /// running job's status is cached for it.
@@ -270,8 +271,8 @@ async fn sixteen_concurrent_runs_of_a_new_document_start_one_job_and_poll_at_mos
 
 #[tokio::test]
 async fn a_throttled_start_pauses_every_worker_and_then_succeeds() {
-    // Arrange: the first start is refused with ProvisionedThroughputExceededException; two
-    // workers each start a different document.
+    // Arrange: the first start is refused with ProvisionedThroughputExceededException; a
+    // second worker with another document starts while the pause is on.
     require_redis().await;
     let env = unique_env("tx-throttle");
     let moto = MotoServer::start();
@@ -297,11 +298,27 @@ async fn a_throttled_start_pauses_every_worker_and_then_succeeds() {
     let a = app(&env, DeploymentStage::Cloud, &moto, &bucket, &fake, &[]).await;
     let b = app(&env, DeploymentStage::Cloud, &moto, &bucket, &fake, &[]).await;
 
-    // Act
-    let (sa, sb) = tokio::join!(
-        run(&a, std::slice::from_ref(&first), out.path()),
-        run(&b, std::slice::from_ref(&second), out.path())
-    );
+    // Act: the second worker starts once the first was throttled and the pause is set.
+    let pause_key = a.limiter.pause_key(Api::TextractStart).to_string();
+    let first_run = run(&a, std::slice::from_ref(&first), out.path());
+    let second_run = async {
+        let mut redis = raw_connection().await;
+        let give_up = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let paused: bool = redis::cmd("EXISTS")
+                .arg(&pause_key)
+                .query_async(&mut redis)
+                .await
+                .unwrap();
+            if paused {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < give_up, "no throttle seen");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        run(&b, std::slice::from_ref(&second), out.path()).await
+    };
+    let (sa, sb) = tokio::join!(first_run, second_run);
 
     // Assert
     for s in [&sa, &sb] {
@@ -451,5 +468,48 @@ async fn hybrid_sends_textract_only_the_pages_that_need_ocr_and_maps_them_back()
         "two text-layer pages not sent"
     );
     assert_eq!(summary.api_calls.textract.made, fake.calls().len() as u64);
+    cleanup(&env).await;
+}
+
+#[tokio::test]
+async fn a_partially_successful_job_completes_the_document_naming_the_unread_page_and_caches_nothing()
+ {
+    // Arrange: Textract cannot read page 2 of the scan.
+    require_redis().await;
+    let env = unique_env("tx-partial");
+    let moto = MotoServer::start();
+    let bucket = moto.bucket("tx-partial").await;
+    let fake = FakeTextract::start(FakeConfig {
+        unreadable_pages: vec![2],
+        in_progress_polls: 0,
+        ..FakeConfig::default()
+    })
+    .await;
+    let app = app(&env, DeploymentStage::Cloud, &moto, &bucket, &fake, &[]).await;
+    let source = upload(&moto, &bucket, "in/partial.pdf", &scan()).await;
+    let out = tempfile::tempdir().unwrap();
+
+    // Act
+    let summary = run(&app, &[source], out.path()).await;
+
+    // Assert
+    let d = &summary.documents[0];
+    assert_eq!(d.status, DocumentStatus::Completed, "{:?}", d.error);
+    assert_eq!(d.pages_unread, vec![2]);
+    let warning = d.warnings.join("\n");
+    assert!(
+        warning.contains("page 2 could not be read by OCR: Textract: UNSUPPORTED_PAGE"),
+        "{warning}"
+    );
+    assert_eq!(summary.documents_with_warnings, 1);
+    let doc = output(&summary, 0);
+    assert_eq!(doc.pages[0].ocr_engine.as_deref(), Some("textract"));
+    assert!(doc.pages[1].ocr_error.is_some());
+    let ocr_results: Vec<String> = keys_of(&env)
+        .await
+        .into_iter()
+        .filter(|k| k.contains(":ocr:") && k.contains("textract"))
+        .collect();
+    assert!(ocr_results.is_empty(), "cached: {ocr_results:?}");
     cleanup(&env).await;
 }

@@ -42,6 +42,9 @@ pub struct FakeConfig {
     pub throttle_starts: u32,
     /// Every job fails with this message.
     pub fail_jobs: Option<String>,
+    /// Pages (of the submitted document) every job cannot read: the job ends
+    /// `PARTIAL_SUCCESS` with a warning naming them, and no blocks for them.
+    pub unreadable_pages: Vec<u32>,
     /// Reads the S3 object of a job to count its pages.
     pub s3: Option<aws_sdk_s3::Client>,
 }
@@ -55,6 +58,7 @@ impl Default for FakeConfig {
             default_pages: 2,
             throttle_starts: 0,
             fail_jobs: None,
+            unreadable_pages: Vec::new(),
             s3: None,
         }
     }
@@ -415,7 +419,15 @@ fn get(shared: &Shared, call: &Call, request: &Value) -> (u16, Value) {
             json!({"JobStatus": "FAILED", "StatusMessage": message}),
         );
     }
-    let blocks = blocks(job.pages, shared.cfg.lines_per_page);
+    let unreadable = &shared.cfg.unreadable_pages;
+    let blocks: Vec<Value> = blocks(job.pages, shared.cfg.lines_per_page)
+        .into_iter()
+        .filter(|b| {
+            b.get("Page")
+                .and_then(Value::as_u64)
+                .is_none_or(|p| !unreadable.contains(&(p as u32)))
+        })
+        .collect();
     let max = request
         .get("MaxResults")
         .and_then(Value::as_u64)
@@ -437,6 +449,11 @@ fn get(shared: &Shared, call: &Call, request: &Value) -> (u16, Value) {
     });
     if to < blocks.len() {
         answer["NextToken"] = json!(format!("after-{to}"));
+    }
+    if !unreadable.is_empty() {
+        answer["JobStatus"] = json!("PARTIAL_SUCCESS");
+        answer["StatusMessage"] = json!("Some pages could not be processed");
+        answer["Warnings"] = json!([{"ErrorCode": "UNSUPPORTED_PAGE", "Pages": unreadable}]);
     }
     (200, answer)
 }
