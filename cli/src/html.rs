@@ -842,6 +842,28 @@ mod tests {
     }
 
     #[test]
+    fn each_page_says_why_it_needed_ocr_and_whether_an_engine_read_it() {
+        let mut d = doc(&[("Order text", true), ("Case 1 Document 2", true)], vec![]);
+        d.pages[0].ocr_reason = Some(lexpipe::model::OcrReason::StampOnly);
+        d.pages[0].ocr_engine = Some("tesseract".into());
+        d.pages[0].ocr_confidence = Some(91.2);
+        d.pages[1].ocr_reason = Some(lexpipe::model::OcrReason::StampOnly);
+        d.pages[1].ocr_error = Some("tesseract is not installed <install it>".into());
+        let html = render_document(&d, None);
+        let page2 = html.split("id=\"page-2\"").nth(1).unwrap();
+        let page1 = html.split("id=\"page-2\"").next().unwrap();
+        assert!(
+            page1.contains(
+                "read by OCR (tesseract): only a stamp in the text layer, confidence 91%"
+            ),
+            "{html}"
+        );
+        assert!(page2.contains("needs OCR: not read"));
+        assert!(page2.contains("title=\"tesseract is not installed &lt;install it&gt;\""));
+        assert!(html.contains("they need OCR): 1, 2."));
+    }
+
+    #[test]
     fn a_mention_on_the_second_page_is_placed_by_offsets_into_the_joined_text() {
         // Full text "Page one\n\nJane Roe": Jane starts at char 10.
         let d = doc(
