@@ -67,6 +67,11 @@
 //! | `LEXPIPE_OCR_LANG` | `eng` | Tesseract languages, e.g. `eng+fra` |
 //! | `LEXPIPE_TEXTRACT_POLL_SECS` | `5` | wait between polls of a Textract job, and lifetime of a running job's cached status, 1 to 3600 s |
 //! | `LEXPIPE_TEXTRACT_STATUS_TTL_SECS` | `21600` (6 h) | lifetime of a finished Textract job's cached status, ≥ 1 s |
+//! | `LEXPIPE_STATE_MACHINE_ARN` | none; **required** by the `ingest` function | the state machine `ingest` starts one execution of per document |
+//! | `LEXPIPE_EXECUTION_LEASE_SECS` | `21600` (6 h) | how long an execution started by `ingest` owns the document's queue row, 1 s to 1 year |
+//! | `LEXPIPE_HEALTH_STUCK_AFTER_SECS` | `3600` | `health` reports documents `running` for longer than this, ≥ 1 s |
+//! | `LEXPIPE_UPLOAD_PREFIX` | none (every key) | `ingest` takes only keys under this prefix, e.g. `uploads/` |
+//! | `LEXPIPE_METRICS_NAMESPACE` | `lexpipe` | CloudWatch namespace of the embedded-metric-format lines the functions print |
 //!
 //! `fallback_to_memory` is not a variable: it is on only in `local`, where an unreachable
 //! Redis degrades to an in-process cache with one clear warning.
@@ -87,6 +92,7 @@ use std::time::Duration;
 
 use url::Url;
 
+mod cloud;
 mod database;
 mod idempotency;
 mod ocr;
@@ -95,6 +101,7 @@ mod rate_limit;
 pub mod secrets;
 mod state;
 
+pub use cloud::CloudConfig;
 pub use database::DatabaseConfig;
 pub use idempotency::IdempotencyConfig;
 pub use ocr::{OcrConfig, OcrEngineChoice};
@@ -394,6 +401,8 @@ pub struct Config {
     pub prices: PriceConfig,
     /// Image OCR: engine, tools, Textract polling (`LEXPIPE_OCR_*`, `LEXPIPE_TEXTRACT_*`).
     pub ocr: OcrConfig,
+    /// The AWS shape: state machine, execution lease, health threshold, metrics.
+    pub cloud: CloudConfig,
 }
 
 /// A setting that is missing or malformed. Names the variable; never contains a secret.
@@ -463,6 +472,7 @@ impl Config {
         let state = StateConfig::from_vars(&vars.get)?;
         let prices = PriceConfig::from_vars(&vars.get)?;
         let ocr = OcrConfig::from_vars(&vars.get)?;
+        let cloud = CloudConfig::from_vars(&vars.get)?;
         Ok(Config {
             stage,
             env,
@@ -476,6 +486,7 @@ impl Config {
             state,
             prices,
             ocr,
+            cloud,
         })
     }
 
