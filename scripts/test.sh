@@ -18,6 +18,8 @@ redis_up || need_pkg redis-server redis-server
 postgres_up || need_pkg pg_ctlcluster postgresql
 need_pkg openssl openssl # the TLS test makes its own certificates
 need_pkg chromium chromium # cli/tests/report_browser.rs renders the HTML report in a real browser
+need_pkg tesseract tesseract-ocr # local OCR (tests/ocr.rs); depends on tesseract-ocr-eng
+need_pkg pdftoppm poppler-utils # renders pages for Tesseract, and rasterises the test scans
 need_pip moto.server 'moto[server]==5.2.5' # tests/s3.rs: a local S3 emulator the tests start
 install_missing
 

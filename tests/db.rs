@@ -76,11 +76,13 @@ fn output(seed: &str, source: &str, chunks: usize, per_chunk: usize) -> Document
                 number: 1,
                 text: format!("{seed} page one"),
                 has_text_layer: true,
+                ..Page::default()
             },
             Page {
                 number: 2,
                 text: String::new(),
                 has_text_layer: false,
+                ..Page::default()
             },
         ],
         chunks: Vec::new(),
@@ -197,9 +199,9 @@ async fn migrations_create_every_table_and_running_them_again_changes_nothing() 
         ]
     );
     let applied = count(&pool, "SELECT 1 FROM _sqlx_migrations WHERE success").await;
-    // 0001_documents, 0002_queue, 0003_one_status_vocabulary, 0004_entity_kinds: each
-    // applied once.
-    assert_eq!(applied, 4);
+    // 0001_documents, 0002_queue, 0003_one_status_vocabulary, 0004_entity_kinds,
+    // 0005_textract_jobs: each applied once.
+    assert_eq!(applied, 5);
     pool.close().await;
     db.drop_database().await;
 }

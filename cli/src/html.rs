@@ -373,7 +373,7 @@ fn index_row(h: &mut String, row: Option<&DocumentSummary>, file: Option<(&str, 
         Some(d) => d
             .pages
             .iter()
-            .filter(|p| !p.has_text_layer)
+            .filter(|p| !p.has_text_layer || p.ocr_reason.is_some())
             .map(|p| p.number)
             .collect(),
         None => row
@@ -506,13 +506,13 @@ pub fn render_document(doc: &DocumentOutput, row: Option<&DocumentSummary>) -> S
     let no_text: Vec<u32> = doc
         .pages
         .iter()
-        .filter(|p| !p.has_text_layer)
+        .filter(|p| !p.has_text_layer || p.ocr_reason.is_some())
         .map(|p| p.number)
         .collect();
     if !no_text.is_empty() {
         let _ = writeln!(
             h,
-            "<p class=\"needs-ocr-note\">Pages without a text layer (they need OCR): {}.</p>",
+            "<p class=\"needs-ocr-note\">Pages whose text layer is not their content (they need OCR): {}.</p>",
             no_text
                 .iter()
                 .map(u32::to_string)
@@ -610,16 +610,36 @@ pub fn render_document(doc: &DocumentOutput, row: Option<&DocumentSummary>) -> S
                 ..m.clone()
             })
             .collect();
-        let ocr = !page.has_text_layer;
+        let ocr = !page.has_text_layer || page.ocr_reason.is_some();
+        let badge = match (page.ocr_reason, &page.ocr_engine, &page.ocr_error) {
+            (_, _, Some(error)) => format!(
+                "<span class=\"ocr-badge\" title=\"{}\">needs OCR: not read</span>",
+                escape(error)
+            ),
+            (Some(reason), Some(engine), None) => format!(
+                "<span class=\"ocr-badge\">read by OCR ({}): {}{}</span>",
+                escape(engine),
+                reason.describe(),
+                page.ocr_confidence
+                    .map(|c| format!(", confidence {c:.0}%"))
+                    .unwrap_or_default()
+            ),
+            (Some(reason), None, None) => {
+                format!(
+                    "<span class=\"ocr-badge\">{}: needs OCR</span>",
+                    reason.describe()
+                )
+            }
+            (None, _, None) if ocr => {
+                "<span class=\"ocr-badge\">no text layer: needs OCR</span>".to_string()
+            }
+            (None, _, None) => String::new(),
+        };
         let _ = writeln!(
             h,
             "<section class=\"page{}\" id=\"page-{n}\"><h3>Page {n}{}</h3>\n<div class=\"text\">{}</div></section>",
             if ocr { " needs-ocr" } else { "" },
-            if ocr {
-                "<span class=\"ocr-badge\">no text layer: needs OCR</span>"
-            } else {
-                ""
-            },
+            badge,
             highlight(&page.text, &local),
             n = page.number,
         );
@@ -733,6 +753,7 @@ mod tests {
                     number: i as u32 + 1,
                     text: t.to_string(),
                     has_text_layer: *layer,
+                    ..Page::default()
                 })
                 .collect(),
             chunks: vec![],
@@ -818,6 +839,28 @@ mod tests {
             highlight("abcd", &m),
             "ab<mark class=\"kind-date\" data-mentions=\"m1\" title=\"DATE m1: cd (confidence 0.90)\">cd</mark>"
         );
+    }
+
+    #[test]
+    fn each_page_says_why_it_needed_ocr_and_whether_an_engine_read_it() {
+        let mut d = doc(&[("Order text", true), ("Case 1 Document 2", true)], vec![]);
+        d.pages[0].ocr_reason = Some(lexpipe::model::OcrReason::StampOnly);
+        d.pages[0].ocr_engine = Some("tesseract".into());
+        d.pages[0].ocr_confidence = Some(91.2);
+        d.pages[1].ocr_reason = Some(lexpipe::model::OcrReason::StampOnly);
+        d.pages[1].ocr_error = Some("tesseract is not installed <install it>".into());
+        let html = render_document(&d, None);
+        let page2 = html.split("id=\"page-2\"").nth(1).unwrap();
+        let page1 = html.split("id=\"page-2\"").next().unwrap();
+        assert!(
+            page1.contains(
+                "read by OCR (tesseract): only a stamp in the text layer, confidence 91%"
+            ),
+            "{html}"
+        );
+        assert!(page2.contains("needs OCR: not read"));
+        assert!(page2.contains("title=\"tesseract is not installed &lt;install it&gt;\""));
+        assert!(html.contains("they need OCR): 1, 2."));
     }
 
     #[test]

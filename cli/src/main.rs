@@ -3,6 +3,7 @@
 mod bench;
 mod bench_extract;
 mod bench_locks;
+mod bench_ocr;
 mod bench_pipeline;
 mod bench_ratelimit;
 mod html;
@@ -176,6 +177,15 @@ enum BenchCommand {
         #[arg(long)]
         keep_batch: Option<PathBuf>,
     },
+    /// Textract calls per job with 1, 4 and 16 pollers over a fake Textract, and local
+    /// OCR pages/s serial vs parallel on rasterised corpus filings.
+    Ocr {
+        #[arg(long)]
+        json: bool,
+        /// Folder of the corpus filings to rasterise.
+        #[arg(long, default_value = "tests/corpus")]
+        corpus: PathBuf,
+    },
     /// Chunks/s and MB/s of text for the rule extractor, one thread, on a folder of PDFs.
     Extract {
         /// Folder of PDFs to read (the labelled corpus by default).
@@ -264,6 +274,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                     keep_batch,
                 },
         } => bench_pipeline::run(config, json, concurrency, warm_runs, keep_batch).await,
+        Command::Bench {
+            command: BenchCommand::Ocr { json, corpus },
+        } => bench_ocr::run(config, json, &corpus).await,
         Command::Bench {
             command: BenchCommand::Extract { dir, json },
         } => bench_extract::run(&config, &dir, json),

@@ -71,6 +71,29 @@ pub fn print_summary(s: &Summary, out_dir: &Path) {
         if !d.pages_without_text.is_empty() {
             println!("    pages without a text layer: {:?}", d.pages_without_text);
         }
+        if !d.pages_needing_ocr.is_empty() {
+            println!(
+                "    pages read by OCR: {:?}{}",
+                d.pages_needing_ocr,
+                if d.pages_unread.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (not read: {:?})", d.pages_unread)
+                }
+            );
+        }
+        if d.usage.textract.calls > 0 || d.usage.textract.units_avoided > 0 {
+            println!(
+                "    textract: {} calls, {} pages sent, {} pages avoided, ${:.4}",
+                d.usage.textract.calls,
+                d.usage.textract.units_in,
+                d.usage.textract.units_avoided,
+                d.usage.textract.usd
+            );
+        }
+        for w in &d.warnings {
+            println!("    warning: {w}");
+        }
     }
     let total = |f: fn(&lexpipe::runner::DocumentSummary) -> usize| -> usize {
         s.documents.iter().map(f).sum()
@@ -121,6 +144,16 @@ pub fn print_summary(s: &Summary, out_dir: &Path) {
         s.cost_usd.spent,
         s.cost_usd.avoided
     );
+    println!(
+        "textract pages: {} sent, {} avoided (cache hits, text-layer pages, duplicates)",
+        s.usage.textract.units_in, s.usage.textract.units_avoided
+    );
+    if s.documents_with_warnings > 0 {
+        println!(
+            "warnings: {} document(s) completed with warnings (see above)",
+            s.documents_with_warnings
+        );
+    }
     println!("output: {}", out_dir.display());
 }
 

@@ -225,11 +225,13 @@ fn hostile_document() -> (DocumentOutput, &'static str) {
                 number: 1,
                 text: page1.into(),
                 has_text_layer: true,
+                ..Page::default()
             },
             Page {
                 number: 2,
                 text: page2.into(),
                 has_text_layer: false,
+                ..Page::default()
             },
         ],
         chunks: vec![],

@@ -89,6 +89,9 @@ pub struct App {
     pub cpu: Arc<tokio::sync::Semaphore>,
     /// Fault injection (tests, drills); nothing in production.
     pub hooks: Arc<dyn StageHooks>,
+    /// The Textract client, when Textract is the OCR engine of this configuration
+    /// ([`crate::config::OcrConfig::engine_for`]); built once from the AWS environment.
+    pub textract: Option<aws_sdk_textract::Client>,
     /// When the current invocation must be done by (a Lambda's `Context::deadline`);
     /// `None` outside Lambda. Bounds the idempotency records and lock leases taken
     /// inside the invocation ([`App::bound`]), so that a timed-out invocation never
@@ -166,7 +169,17 @@ impl App {
                 location: location.display(),
                 message: e.to_string(),
             })?;
+        let engine = config
+            .ocr
+            .engine_for(config.stage, matches!(location, BlobLocation::S3 { .. }));
+        let textract = if engine == crate::config::OcrEngineChoice::Textract {
+            let sdk = crate::store::s3::load_sdk_config().await;
+            Some(crate::ocr::textract::client(&sdk))
+        } else {
+            None
+        };
         let mut app = App::new(config, cache, artefacts);
+        app.textract = textract;
         app.redis = redis;
         app.redis_status = redis_status;
         app.limiter = limiter;
@@ -209,6 +222,7 @@ impl App {
             chunking,
             cpu: Arc::new(tokio::sync::Semaphore::new(cpu_permits())),
             hooks: Arc::new(NoHooks),
+            textract: None,
             deadline: None,
             config,
         }

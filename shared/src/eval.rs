@@ -480,6 +480,7 @@ mod tests {
                     number: i as u32 + 1,
                     text: t.to_string(),
                     has_text_layer: true,
+                    ..Page::default()
                 })
                 .collect(),
             chunks: Vec::new(),

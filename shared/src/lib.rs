@@ -12,7 +12,8 @@
 //! - [`text`]: offset and hashing helpers.
 //! - [`redis`]: keys, codec, connection with circuit breaker, cache (Redis and in-process),
 //!   metrics and health.
-//! - [`ocr`]: text of every page (PDF text layer locally).
+//! - [`ocr`]: text of every page: the PDF text layer, which pages need image OCR and
+//!   why, Tesseract locally, Textract asynchronously in the cloud.
 //! - [`chunk`], [`extract`], [`resolve`]: the text-processing stages' pure logic.
 //! - [`eval`]: precision and recall of the extracted entities against labelled documents.
 //! - [`app`]: the composition root every entry point builds once from the config.
@@ -28,6 +29,8 @@
 //!   [`emf`]: the CloudWatch metric lines every function prints.
 //! - [`samples`]: the generator of the synthetic documents in `samples/`.
 //! - [`store`]: PostgreSQL persistence, the work queue, the blob store and sources.
+//! - [`testing`]: stand-ins the tests and `lexpipe bench` share: a fake Textract HTTP
+//!   server and scanned court filings made from born-digital ones.
 
 pub mod app;
 pub mod asl;
@@ -48,5 +51,6 @@ pub mod runner;
 pub mod samples;
 pub mod stages;
 pub mod store;
+pub mod testing;
 pub mod text;
 pub mod worker;

@@ -77,15 +77,93 @@ impl std::fmt::Display for EntityKind {
     }
 }
 
+/// Why a page is read by image OCR rather than trusted for its text layer (see
+/// [`crate::ocr::decide`] for the rules). Serialised in snake_case (`"stamp_only"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OcrReason {
+    /// The page carries no text at all (a scan, or a blank page drawn as an image).
+    NoTextLayer,
+    /// The only text is a stamp or header line, such as the ECF header PACER stamps on
+    /// every page of a scanned filing ("Case 1:19-cv-01234 Document 12 Filed … Page 1 of 9").
+    StampOnly,
+    /// Most of the text is not words: a broken font encoding, garbled or overlapping
+    /// copies of a stamp.
+    MostlyNonWords,
+    /// A page that is mostly an image carries only a little text.
+    LittleTextOnImage,
+}
+
+impl OcrReason {
+    /// The wire name, e.g. `stamp_only`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OcrReason::NoTextLayer => "no_text_layer",
+            OcrReason::StampOnly => "stamp_only",
+            OcrReason::MostlyNonWords => "mostly_non_words",
+            OcrReason::LittleTextOnImage => "little_text_on_image",
+        }
+    }
+
+    /// A phrase for people (reports).
+    pub fn describe(self) -> &'static str {
+        match self {
+            OcrReason::NoTextLayer => "no text layer",
+            OcrReason::StampOnly => "only a stamp in the text layer",
+            OcrReason::MostlyNonWords => "text layer is mostly not words",
+            OcrReason::LittleTextOnImage => "little text on an image page",
+        }
+    }
+}
+
+impl std::fmt::Display for OcrReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One page of OCR output.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Page {
     /// 1-based page number.
     pub number: u32,
-    /// The page's text (may be empty).
+    /// The page's text (may be empty): the text layer's, or image OCR's when
+    /// `ocr_reason` is set and an engine read it.
     pub text: String,
-    /// False when the page has no text layer (a scan): real OCR fills it in a later stage.
+    /// False when the page has no text layer (a scan).
     pub has_text_layer: bool,
+    /// Why the text layer was not trusted and the page needs image OCR; `None` when the
+    /// text layer is the page's content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ocr_reason: Option<OcrReason>,
+    /// The engine whose text this is, when image OCR read the page (`tesseract`,
+    /// `textract`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ocr_engine: Option<String>,
+    /// Mean word (Tesseract) or line (Textract) confidence of the OCR text, 0 to 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ocr_confidence: Option<f32>,
+    /// Why a page that needs OCR could not be read by it (OCR tools missing…): its text
+    /// is then the text layer's, which is not its content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ocr_error: Option<String>,
+}
+
+impl Page {
+    /// A page as the text layer gives it, before any OCR decision.
+    pub fn from_text_layer(number: u32, text: String) -> Page {
+        Page {
+            number,
+            has_text_layer: !text.is_empty(),
+            text,
+            ..Page::default()
+        }
+    }
+
+    /// The page needs image OCR and none has read it yet.
+    pub fn awaits_ocr(&self) -> bool {
+        self.ocr_reason.is_some() && self.ocr_engine.is_none()
+    }
 }
 
 /// What the OCR stage produces for one document.
@@ -117,6 +195,26 @@ impl OcrResult {
         self.pages
             .iter()
             .filter(|p| !p.has_text_layer)
+            .map(|p| p.number)
+            .collect()
+    }
+
+    /// Pages whose text layer is not their content ([`Page::ocr_reason`] set), whether
+    /// OCR has read them since or not.
+    pub fn pages_needing_ocr(&self) -> Vec<u32> {
+        self.pages
+            .iter()
+            .filter(|p| p.ocr_reason.is_some())
+            .map(|p| p.number)
+            .collect()
+    }
+
+    /// Pages that need OCR and were not read by it (no engine, tools missing, an engine
+    /// error on the page).
+    pub fn pages_unread(&self) -> Vec<u32> {
+        self.pages
+            .iter()
+            .filter(|p| p.awaits_ocr() || p.ocr_error.is_some())
             .map(|p| p.number)
             .collect()
     }

@@ -34,6 +34,10 @@ use crate::stages::{
 /// The state machine definition, as committed in `statemachine/pipeline.asl.json`.
 pub const DEFINITION: &str = include_str!("../../statemachine/pipeline.asl.json");
 
+/// Polls of an asynchronous OCR job before the direct path gives up, as the state
+/// machine's `OcrReady` choice does.
+const MAX_OCR_POLLS: u32 = 120;
+
 /// The `DefinitionSubstitutions` placeholder of each task, and the task it names.
 pub const SUBSTITUTIONS: [(&str, &str); 8] = [
     ("OcrStartFunctionArn", tasks::OCR_START),
@@ -97,7 +101,10 @@ pub async fn invoke(app: &App, task: &str, input: Value) -> Result<Value, StageE
             let i: ocr::StartInput = decode(task, input)?;
             let rec = StageRecorder::new(app, i.document.document_uuid);
             rec.begin(names::OCR).await?;
-            let r = ocr::start(app, i).await;
+            // Boxed: the OCR step's future is deep (engines, caches, single flight), and
+            // callers that nest `invoke` in their own futures would hit the compiler's
+            // recursion limit computing its layout.
+            let r = Box::pin(ocr::start(app, i)).await;
             let done = r.as_ref().is_ok_and(|o| o.ready);
             rec.end(names::OCR, &r, done, |o| o.pages as u64).await;
             encode(task, &r?)
@@ -105,7 +112,7 @@ pub async fn invoke(app: &App, task: &str, input: Value) -> Result<Value, StageE
         tasks::OCR_POLL => {
             let i: ocr::PollInput = decode(task, input)?;
             let rec = StageRecorder::new(app, i.document.document_uuid);
-            let r = ocr::poll(app, i).await;
+            let r = Box::pin(ocr::poll(app, i)).await;
             let done = r.as_ref().is_ok_and(|o| o.ready);
             rec.end(names::OCR, &r, done, |o| o.pages as u64).await;
             encode(task, &r?)
@@ -259,10 +266,16 @@ impl asl::Tasks for LocalTasks<'_> {
                 }
                 Ok(out)
             }
-            Err(e) => Err(asl::TaskError {
-                error: e.error_type().to_string(),
-                cause: e.to_string(),
-            }),
+            Err(e) => {
+                // A failed attempt may still have made paid calls (a throttled start).
+                if let (Some(usage), Some(_)) = (e.usage(), stage_of(resource)) {
+                    self.tally.lock().expect("poisoned").usage.add(usage);
+                }
+                Err(asl::TaskError {
+                    error: e.error_type().to_string(),
+                    cause: e.to_string(),
+                })
+            }
         }
     }
 }
@@ -319,8 +332,30 @@ async fn run_direct(
 ) -> Result<persist::Input, StageError> {
     let doc = || serde_json::json!(document);
     let call = |task: &'static str, input: Value| async move { invoke(app, task, input).await };
-    let ocr_out = call(tasks::OCR_START, serde_json::json!({"document": doc()})).await?;
+    let mut ocr_out = call(tasks::OCR_START, serde_json::json!({"document": doc()})).await?;
     tally.add_reported(names::OCR, &ocr_out);
+    // An asynchronous engine (Textract): wait and poll as the state machine does.
+    let mut polls = 0;
+    while ocr_out.get("ready") == Some(&Value::Bool(false)) {
+        polls += 1;
+        if polls > MAX_OCR_POLLS {
+            return Err(StageError::Execution {
+                error: stages::errors::OCR_TIMEOUT.to_string(),
+                cause: format!("OCR was not ready after {MAX_OCR_POLLS} polls"),
+            });
+        }
+        let wait = ocr_out
+            .get("wait_seconds")
+            .and_then(Value::as_u64)
+            .unwrap_or(1);
+        tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+        ocr_out = call(
+            tasks::OCR_POLL,
+            serde_json::json!({"document": doc(), "ocr": ocr_out}),
+        )
+        .await?;
+        tally.add_reported(names::OCR, &ocr_out);
+    }
     let chunk_out = call(
         tasks::CHUNK,
         serde_json::json!({"document": doc(), "ocr": ocr_out}),

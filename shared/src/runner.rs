@@ -61,8 +61,19 @@ pub struct DocumentSummary {
     pub error: Option<String>,
     pub error_type: Option<String>,
     pub pages: usize,
-    /// Pages without a text layer (scans awaiting OCR).
+    /// Pages without a text layer (scans).
     pub pages_without_text: Vec<u32>,
+    /// Pages whose text layer was not their content, read by image OCR (each page's
+    /// `ocr_reason` in the output file says why).
+    #[serde(default)]
+    pub pages_needing_ocr: Vec<u32>,
+    /// Pages that needed OCR and could not be read (OCR tools missing…): the document
+    /// completed with their text layer, and `warnings` says why.
+    #[serde(default)]
+    pub pages_unread: Vec<u32>,
+    /// What went wrong without failing the document.
+    #[serde(default)]
+    pub warnings: Vec<String>,
     pub chunks: usize,
     pub entities: usize,
     pub canonical_entities: usize,
@@ -158,6 +169,9 @@ pub struct Summary {
     pub usage: Ledger,
     pub cache: CacheTotals,
     pub redis: RedisStatus,
+    /// Documents that completed with warnings (pages OCR could not read…).
+    #[serde(default)]
+    pub documents_with_warnings: usize,
 }
 
 /// Name of the run summary in the output folder (beside the per-document files).
@@ -392,6 +406,7 @@ pub async fn process_sources(
         usage.add(&tally.usage);
         documents.push(doc);
     }
+    let documents_with_warnings = documents.iter().filter(|d| !d.warnings.is_empty()).count();
     Ok(Summary {
         documents,
         stages,
@@ -400,6 +415,7 @@ pub async fn process_sources(
         usage,
         cache: after.since(&before),
         redis: app.redis_status,
+        documents_with_warnings,
     })
 }
 
@@ -448,6 +464,9 @@ async fn process_one(
         error_type: None,
         pages: 0,
         pages_without_text: Vec::new(),
+        pages_needing_ocr: Vec::new(),
+        pages_unread: Vec::new(),
+        warnings: Vec::new(),
         chunks: 0,
         entities: 0,
         canonical_entities: 0,
@@ -536,6 +555,17 @@ fn fill_summary(summary: &mut DocumentSummary, out: &Value) {
     summary.pages = n("/ocr/pages");
     summary.pages_without_text = out
         .pointer("/ocr/pages_without_text")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    let list = |ptr: &str| -> Vec<u32> {
+        out.pointer(ptr)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default()
+    };
+    summary.pages_needing_ocr = list("/ocr/pages_needing_ocr");
+    summary.pages_unread = list("/ocr/pages_unread");
+    summary.warnings = out
+        .pointer("/ocr/warnings")
         .and_then(|v| serde_json::from_value(v.clone()).ok())
         .unwrap_or_default();
     summary.chunks = n("/chunks/chunks");

@@ -60,6 +60,13 @@
 //! | `LEXPIPE_PRICE_TEXTRACT_PER_PAGE` | `0.0015` | dollars per page sent to Textract text detection, for the cost ledger |
 //! | `LEXPIPE_PRICE_LLM_INPUT_PER_MTOK` | `0.15` | dollars per million LLM prompt tokens |
 //! | `LEXPIPE_PRICE_LLM_OUTPUT_PER_MTOK` | `0.60` | dollars per million LLM completion tokens |
+//! | `LEXPIPE_OCR_ENGINE` | `auto` | engine for pages whose text layer is not their content: `auto` (Textract in `cloud`, and in `hybrid` when `LEXPIPE_ARTEFACTS` is S3; Tesseract otherwise), `tesseract`, `textract` or `none` |
+//! | `LEXPIPE_TESSERACT` | `tesseract` | the Tesseract command (Debian `tesseract-ocr` + `tesseract-ocr-eng`) |
+//! | `LEXPIPE_PDFTOPPM` | `pdftoppm` | the page renderer (Debian `poppler-utils`) |
+//! | `LEXPIPE_OCR_DPI` | `300` | rendering resolution for Tesseract, 72 to 1200 |
+//! | `LEXPIPE_OCR_LANG` | `eng` | Tesseract languages, e.g. `eng+fra` |
+//! | `LEXPIPE_TEXTRACT_POLL_SECS` | `5` | wait between polls of a Textract job, and lifetime of a running job's cached status, 1 to 3600 s |
+//! | `LEXPIPE_TEXTRACT_STATUS_TTL_SECS` | `21600` (6 h) | lifetime of a finished Textract job's cached status, ≥ 1 s |
 //! | `LEXPIPE_STATE_MACHINE_ARN` | none; **required** by the `ingest` function | the state machine `ingest` starts one execution of per document |
 //! | `LEXPIPE_EXECUTION_LEASE_SECS` | `21600` (6 h) | how long an execution started by `ingest` owns the document's queue row, 1 s to 1 year |
 //! | `LEXPIPE_HEALTH_STUCK_AFTER_SECS` | `3600` | `health` reports documents `running` for longer than this, ≥ 1 s |
@@ -88,6 +95,7 @@ use url::Url;
 mod cloud;
 mod database;
 mod idempotency;
+mod ocr;
 mod prices;
 mod rate_limit;
 pub mod secrets;
@@ -96,6 +104,7 @@ mod state;
 pub use cloud::CloudConfig;
 pub use database::DatabaseConfig;
 pub use idempotency::IdempotencyConfig;
+pub use ocr::{OcrConfig, OcrEngineChoice};
 pub use prices::PriceConfig;
 pub use rate_limit::{Limit, LocalShare, RateLimitConfig};
 pub use state::StateConfig;
@@ -390,6 +399,8 @@ pub struct Config {
     pub state: StateConfig,
     /// Prices of the paid APIs (`LEXPIPE_PRICE_*`), for the cost ledger.
     pub prices: PriceConfig,
+    /// Image OCR: engine, tools, Textract polling (`LEXPIPE_OCR_*`, `LEXPIPE_TEXTRACT_*`).
+    pub ocr: OcrConfig,
     /// The AWS shape: state machine, execution lease, health threshold, metrics.
     pub cloud: CloudConfig,
 }
@@ -460,6 +471,7 @@ impl Config {
         let idempotency = IdempotencyConfig::from_vars(&vars.get)?;
         let state = StateConfig::from_vars(&vars.get)?;
         let prices = PriceConfig::from_vars(&vars.get)?;
+        let ocr = OcrConfig::from_vars(&vars.get)?;
         let cloud = CloudConfig::from_vars(&vars.get)?;
         Ok(Config {
             stage,
@@ -473,6 +485,7 @@ impl Config {
             idempotency,
             state,
             prices,
+            ocr,
             cloud,
         })
     }

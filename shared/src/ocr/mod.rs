@@ -11,7 +11,11 @@
 //! third-party parsing code under [`std::panic::catch_unwind`]; see `quiet.rs` for how the
 //! panic output is kept out of the logs without touching other threads.
 
+pub mod decide;
 mod quiet;
+pub mod subset;
+pub mod tesseract;
+pub mod textract;
 
 use std::collections::HashSet;
 
@@ -24,9 +28,10 @@ use crate::model::{OcrResult, Page};
 pub const PDF_TEXT_METHOD: &str = "pdf_text";
 
 /// Version of what [`extract_pdf_text`] produces for a given file. Bump it whenever the text
-/// can change for the same bytes (extractor upgrade, normalisation rules), and put it in the
-/// OCR cache key so that old cached text is not served as if it were current.
-pub const PDF_TEXT_VERSION: u32 = 1;
+/// or the per-page OCR decision can change for the same bytes (extractor upgrade,
+/// normalisation rules, [`decide`] rules), and put it in the OCR cache key so that old
+/// cached text is not served as if it were current. 2: pages carry `ocr_reason`.
+pub const PDF_TEXT_VERSION: u32 = 2;
 
 /// How far into the file the `%PDF-` header may start. Acrobat and most readers accept junk
 /// (a BOM, whitespace, a mail gateway's banner) before the header within the first 1024 bytes.
@@ -109,20 +114,21 @@ pub fn extract_pdf_text(bytes: &[u8]) -> Result<OcrResult, OcrError> {
     let mut failures = Vec::new();
     for (index, &page_id) in page_ids.iter().enumerate() {
         let number = u32::try_from(index + 1).unwrap_or(u32::MAX);
+        let coverage =
+            quiet::catch(|| decide::image_coverage(&doc, page_id, media_box(&doc, page_id)))
+                .unwrap_or(0.0);
         match read_page(&doc, number, page_id) {
-            Ok(text) => pages.push(Page {
-                number,
-                has_text_layer: !text.is_empty(),
-                text,
-            }),
+            Ok(text) => {
+                let mut page = Page::from_text_layer(number, text);
+                page.ocr_reason = decide::needs_ocr(&page.text, coverage);
+                pages.push(page);
+            }
             Err(reason) => {
                 tracing::warn!(page = number, %reason, "could not read the text layer of a page");
                 failures.push(format!("page {number}: {reason}"));
-                pages.push(Page {
-                    number,
-                    text: String::new(),
-                    has_text_layer: false,
-                });
+                let mut page = Page::from_text_layer(number, String::new());
+                page.ocr_reason = Some(crate::model::OcrReason::NoTextLayer);
+                pages.push(page);
             }
         }
     }
@@ -309,6 +315,30 @@ fn ensure_media_box(doc: &mut Document, page_id: ObjectId) {
                 .map(|&v| Object::Integer(v))
                 .collect::<Vec<_>>(),
         );
+    }
+}
+
+/// The page's `/MediaBox` as four numbers (Letter when unusable).
+fn media_box(doc: &Document, page_id: ObjectId) -> [f32; 4] {
+    let fallback = DEFAULT_MEDIA_BOX.map(|v| v as f32);
+    let Some(value) = inherited(doc, page_id, b"MediaBox") else {
+        return fallback;
+    };
+    let value = doc.dereference(value).map(|(_, v)| v).unwrap_or(value);
+    let Ok(items) = value.as_array() else {
+        return fallback;
+    };
+    let numbers: Vec<f32> = items
+        .iter()
+        .filter_map(|item| match item {
+            Object::Integer(i) => Some(*i as f32),
+            Object::Real(r) => Some(*r),
+            _ => None,
+        })
+        .collect();
+    match numbers[..] {
+        [a, b, c, d, ..] => [a, b, c, d],
+        _ => fallback,
     }
 }
 

@@ -318,6 +318,22 @@ impl Cache {
         })
     }
 
+    /// Writes `value` under `spec` with `spec.ttl`, outside single flight: for a value
+    /// whose lifetime is known only once it is computed (a Textract job's status lives
+    /// seconds while it runs and hours once it is done). Best effort: cache trouble is
+    /// counted, never an error.
+    pub async fn put<T: Serialize>(&self, spec: &CacheSpec, value: &T) {
+        let Ok(bytes) = self.codec.encode(spec.schema, value) else {
+            self.counters.incr(spec.namespace, Counter::Oversize);
+            return;
+        };
+        let ttl = spec.ttl.max(Duration::from_millis(1));
+        match self.backend.set(&spec.key, &bytes, ttl).await {
+            Ok(()) => self.counters.incr(spec.namespace, Counter::Fill),
+            Err(_) => self.counters.incr(spec.namespace, Counter::Error),
+        }
+    }
+
     /// Reads and decodes without computing. A hit counts as a hit; anything else as a miss.
     pub async fn get<T: DeserializeOwned>(&self, spec: &CacheSpec) -> Option<T> {
         match self.read::<T>(spec).await {

@@ -217,14 +217,22 @@ pub mod errors {
             OCR_TIMEOUT,
         ];
         v.extend(crate::ocr::error_types::ALL);
+        v.extend(crate::ocr::textract::error_types::ALL);
+        v.extend(RATE_LIMIT_ALL);
         v.extend(crate::store::db::error_types::ALL);
         v.extend(crate::redis::idempotency::error_types::ALL);
         v
     }
 
+    /// Names of the rate limiter's errors (`RateLimitError::error_type`).
+    pub const RATE_LIMIT_ALL: [&str; 2] = ["RateLimitDeadlineExceeded", "RateLimitCostAboveLimit"];
+
     /// Names of errors worth retrying: the same call may succeed later.
     pub fn is_retryable(name: &str) -> bool {
         [
+            crate::ocr::textract::error_types::THROTTLED,
+            crate::ocr::textract::error_types::UNAVAILABLE,
+            RATE_LIMIT_ALL[0],
             READ_ERROR,
             INTERNAL_ERROR,
             BLOB_STORE_UNAVAILABLE,
@@ -255,6 +263,17 @@ pub enum StageError {
     Internal {
         stage: &'static str,
         message: String,
+    },
+    /// Textract failed, refused, throttled, or the limiter gave no grant in time.
+    #[error("{0}")]
+    Textract(#[from] crate::ocr::textract::TextractError),
+    /// A step's error with the paid API usage it incurred before failing (a throttled
+    /// start was still a request the endpoint received), so that the cost ledger counts it.
+    /// Named, retried and shown as the error it wraps.
+    #[error("{error}")]
+    WithUsage {
+        error: Box<StageError>,
+        usage: crate::cost::Ledger,
     },
     #[error("{0}")]
     Db(#[from] crate::store::db::DbError),
@@ -308,6 +327,8 @@ impl StageError {
             StageError::Write { .. } => errors::WRITE_ERROR,
             StageError::TooLarge { .. } => errors::DOCUMENT_TOO_LARGE,
             StageError::Internal { .. } => errors::INTERNAL_ERROR,
+            StageError::Textract(e) => e.error_type(),
+            StageError::WithUsage { error, .. } => error.error_type(),
             StageError::Db(e) => e.error_type(),
             StageError::Idempotency(e) => e.error_type(),
             StageError::Blob(BlobError::Unavailable { .. }) => errors::BLOB_STORE_UNAVAILABLE,
@@ -322,6 +343,37 @@ impl StageError {
     /// Would the same call succeed later?
     pub fn is_retryable(&self) -> bool {
         errors::is_retryable(self.error_type())
+    }
+
+    /// This error with `usage` attached (unless nothing was used).
+    pub fn with_usage(self, usage: crate::cost::Ledger) -> StageError {
+        if usage.is_empty() {
+            return self;
+        }
+        match self {
+            StageError::WithUsage {
+                error,
+                usage: mut before,
+            } => {
+                before.add(&usage);
+                StageError::WithUsage {
+                    error,
+                    usage: before,
+                }
+            }
+            error => StageError::WithUsage {
+                error: Box::new(error),
+                usage,
+            },
+        }
+    }
+
+    /// The paid API usage the failed step incurred, if it reported any.
+    pub fn usage(&self) -> Option<&crate::cost::Ledger> {
+        match self {
+            StageError::WithUsage { usage, .. } => Some(usage),
+            _ => None,
+        }
     }
 }
 
@@ -364,6 +416,20 @@ mod tests {
                 message: "x".into(),
             },
             StageError::Ocr(OcrError::Empty),
+            StageError::Textract(crate::ocr::textract::TextractError::Throttled {
+                operation: "StartDocumentTextDetection",
+                message: "slow down".into(),
+            }),
+            StageError::Textract(crate::ocr::textract::TextractError::JobFailed {
+                job_id: "j".into(),
+                message: "bad page".into(),
+            }),
+            StageError::Textract(crate::ocr::textract::TextractError::RateLimit(
+                crate::redis::ratelimit::RateLimitError::DeadlineExceeded {
+                    api: crate::redis::ratelimit::Api::TextractGet,
+                    waited: std::time::Duration::from_secs(1),
+                },
+            )),
         ];
         for e in &samples {
             assert!(
@@ -376,6 +442,9 @@ mod tests {
         assert!(samples[4].is_retryable());
         assert!(!samples[5].is_retryable());
         assert!(!samples[9].is_retryable(), "injected failures are terminal");
+        assert!(samples[11].is_retryable(), "a throttled call is retried");
+        assert!(!samples[12].is_retryable(), "a failed job is terminal");
+        assert!(samples[13].is_retryable(), "a busy limit is retried");
     }
 
     #[test]
