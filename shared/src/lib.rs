@@ -14,6 +14,10 @@
 //!   metrics and health.
 //! - [`ocr`]: text of every page (PDF text layer locally).
 //! - [`chunk`], [`extract`], [`resolve`]: the text-processing stages' pure logic.
+//! - [`llm`]: the OpenAI-compatible client behind the LLM response cache and the shared
+//!   rate limits, with its JSON-schema validator.
+//! - [`testing`]: fake paid APIs (a real HTTP server speaking the OpenAI protocol) for
+//!   tests and benchmarks.
 //! - [`eval`]: precision and recall of the extracted entities against labelled documents.
 //! - [`app`]: the composition root every entry point builds once from the config.
 //! - [`stages`]: each stage as a step, `run(app, Input) -> Output`, with its cache and
@@ -32,6 +36,7 @@ pub mod config;
 pub mod cost;
 pub mod eval;
 pub mod extract;
+pub mod llm;
 pub mod model;
 pub mod ocr;
 pub mod pipeline;
@@ -41,5 +46,6 @@ pub mod runner;
 pub mod samples;
 pub mod stages;
 pub mod store;
+pub mod testing;
 pub mod text;
 pub mod worker;

@@ -3,8 +3,8 @@
 //! Every setting lexpipe reads lives here so that a missing or malformed value stops the
 //! process at start-up with an error naming the variable, instead of surfacing later as a
 //! confusing Redis, database or chunking failure. Secrets (`REDIS_URL`, `REDIS_PASSWORD`,
-//! `DATABASE_URL`) are held in [`Secret`] and never appear in `Debug` output, error
-//! messages or [`Config::describe`].
+//! `DATABASE_URL`, `OPENAI_API_KEY`) are held in [`Secret`] and never appear in `Debug`
+//! output, error messages or [`Config::describe`].
 //!
 //! ## Variables
 //!
@@ -60,6 +60,17 @@
 //! | `LEXPIPE_PRICE_TEXTRACT_PER_PAGE` | `0.0015` | dollars per page sent to Textract text detection, for the cost ledger |
 //! | `LEXPIPE_PRICE_LLM_INPUT_PER_MTOK` | `0.15` | dollars per million LLM prompt tokens |
 //! | `LEXPIPE_PRICE_LLM_OUTPUT_PER_MTOK` | `0.60` | dollars per million LLM completion tokens |
+//! | `LEXPIPE_LLM_BASE_URL` | none (no LLM) | OpenAI-compatible endpoint up to `/chat/completions`, e.g. `https://api.openai.com/v1` or `http://127.0.0.1:8080/v1` (vLLM, Ollama, llama.cpp); never shown in errors |
+//! | `OPENAI_API_KEY` | none (no `Authorization` header) | bearer token of the endpoint (secret: never logged, never in a cache key, value or error) |
+//! | `LEXPIPE_LLM_MODEL` | `gpt-4o-mini` | model name sent with every request; part of every LLM cache key |
+//! | `LEXPIPE_LLM_TEMPERATURE` | `0` | sampling temperature, 0 to 2, sent explicitly; part of the LLM cache key |
+//! | `LEXPIPE_LLM_TOP_P` | not sent | nucleus sampling, `0 < x ≤ 1`; part of the LLM cache key |
+//! | `LEXPIPE_LLM_SEED` | not sent | sampling seed; part of the LLM cache key |
+//! | `LEXPIPE_LLM_MAX_TOKENS` | `2048` | completion tokens per request, ≥ 1; part of the LLM cache key |
+//! | `LEXPIPE_LLM_TIMEOUT_MS` | `60000` | one request, connect to last byte, ≥ 1 ms; a timeout is retried |
+//! | `LEXPIPE_LLM_MAX_RETRIES` | `3` | retries after a 5xx, a timeout or a 429, 0 to 10 |
+//! | `LEXPIPE_LLM_RETRY_BASE_MS` | `500` | first backoff before a retry, doubled each time, with full jitter, ≥ 1 ms |
+//! | `LEXPIPE_EXTRACTOR` | `llm` when `LEXPIPE_LLM_BASE_URL` is set, else `rules` | entity and structured extraction: `rules` (offline), `llm`, or `both` (mentions merged); `llm`/`both` need the base URL |
 //!
 //! `fallback_to_memory` is not a variable: it is on only in `local`, where an unreachable
 //! Redis degrades to an in-process cache with one clear warning.
@@ -70,8 +81,9 @@
 //! the parsing rules ([`ConfigError`], the private `Vars`). The settings of the adapters
 //! that have their own knobs live in submodules, one per adapter, and are re-exported
 //! here: [`DatabaseConfig`] (`database.rs`), [`RateLimitConfig`] with [`Limit`] and
-//! [`LocalShare`] (`rate_limit.rs`), [`IdempotencyConfig`] (`idempotency.rs`) and
-//! [`StateConfig`] (`state.rs`). Configuration depends on no adapter: the adapters
+//! [`LocalShare`] (`rate_limit.rs`), [`IdempotencyConfig`] (`idempotency.rs`),
+//! [`StateConfig`] (`state.rs`), [`PriceConfig`] (`prices.rs`) and [`LlmConfig`]
+//! (`llm.rs`). Configuration depends on no adapter: the adapters
 //! (`store::db`, `redis::ratelimit`, `redis::idempotency`, `redis::state`) take these
 //! types and re-export them for their callers.
 
@@ -82,6 +94,7 @@ use url::Url;
 
 mod database;
 mod idempotency;
+mod llm;
 mod prices;
 mod rate_limit;
 pub mod secrets;
@@ -89,6 +102,7 @@ mod state;
 
 pub use database::DatabaseConfig;
 pub use idempotency::IdempotencyConfig;
+pub use llm::{DEFAULT_MODEL, ExtractorChoice, LlmConfig};
 pub use prices::PriceConfig;
 pub use rate_limit::{Limit, LocalShare, RateLimitConfig};
 pub use state::StateConfig;
@@ -383,6 +397,9 @@ pub struct Config {
     pub state: StateConfig,
     /// Prices of the paid APIs (`LEXPIPE_PRICE_*`), for the cost ledger.
     pub prices: PriceConfig,
+    /// The LLM endpoint and the extractor choice (`LEXPIPE_LLM_*`, `OPENAI_API_KEY`,
+    /// `LEXPIPE_EXTRACTOR`).
+    pub llm: LlmConfig,
 }
 
 /// A setting that is missing or malformed. Names the variable; never contains a secret.
@@ -451,6 +468,7 @@ impl Config {
         let idempotency = IdempotencyConfig::from_vars(&vars.get)?;
         let state = StateConfig::from_vars(&vars.get)?;
         let prices = PriceConfig::from_vars(&vars.get)?;
+        let llm = LlmConfig::from_vars(&vars.get)?;
         Ok(Config {
             stage,
             env,
@@ -463,6 +481,7 @@ impl Config {
             idempotency,
             state,
             prices,
+            llm,
         })
     }
 
