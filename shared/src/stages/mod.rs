@@ -219,6 +219,7 @@ pub mod errors {
         v.extend(crate::ocr::error_types::ALL);
         v.extend(crate::store::db::error_types::ALL);
         v.extend(crate::redis::idempotency::error_types::ALL);
+        v.extend(crate::llm::error_types::ALL);
         v
     }
 
@@ -234,6 +235,7 @@ pub mod errors {
             crate::redis::idempotency::error_types::SUPERSEDED,
         ]
         .contains(&name)
+            || crate::llm::error_types::RETRYABLE.contains(&name)
     }
 }
 
@@ -278,6 +280,13 @@ pub enum StageError {
     /// ended it (the step's own, or one the state machine raised).
     #[error("{cause}")]
     Execution { error: String, cause: String },
+    /// The LLM gave no usable answer for `scope` (a chunk, or the document): unavailable or
+    /// rate limited (retryable), or refused or invalid twice (terminal).
+    #[error("LLM failed on {scope}: {source}")]
+    Llm {
+        scope: String,
+        source: crate::llm::LlmError,
+    },
     /// A failure injected through [`StageHooks`] (fault injection in tests and drills).
     /// Terminal, so that the state machine does not retry it away.
     #[error("stage {stage} failed: {message}")]
@@ -316,6 +325,7 @@ impl StageError {
             StageError::InvalidInput { .. } => errors::INVALID_INPUT,
             StageError::Injected { .. } => errors::INJECTED_FAILURE,
             StageError::ContentChanged { .. } => errors::CONTENT_CHANGED,
+            StageError::Llm { source, .. } => source.error_type(),
         }
     }
 
@@ -364,6 +374,20 @@ mod tests {
                 message: "x".into(),
             },
             StageError::Ocr(OcrError::Empty),
+            StageError::Llm {
+                scope: "chunk c0".into(),
+                source: crate::llm::LlmError::Unavailable {
+                    attempts: 4,
+                    message: "HTTP 500".into(),
+                },
+            },
+            StageError::Llm {
+                scope: "chunk c0".into(),
+                source: crate::llm::LlmError::InvalidResponse {
+                    schema: "entities".into(),
+                    problem: "not JSON".into(),
+                },
+            },
         ];
         for e in &samples {
             assert!(
@@ -376,6 +400,8 @@ mod tests {
         assert!(samples[4].is_retryable());
         assert!(!samples[5].is_retryable());
         assert!(!samples[9].is_retryable(), "injected failures are terminal");
+        assert!(samples[11].is_retryable(), "an unavailable LLM is retried");
+        assert!(!samples[12].is_retryable(), "an invalid answer is not");
     }
 
     #[test]
