@@ -224,6 +224,138 @@ async fn editing_one_page_re_extracts_only_the_changed_chunks() {
     cleanup(&env).await;
 }
 
+#[tokio::test]
+async fn a_model_change_re_extracts_every_chunk_and_describes_the_document_again() {
+    require_redis().await;
+    let env = unique_env("llm-model");
+    let fake = FakeLlm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_pdf(dir.path(), "filing.pdf", &pages(None));
+    let mini = app(&env, &fake, &dir.path().join("art"), &[]).await;
+    let (first, _) = analyse(&mini, &file).await;
+    let calls = fake.requests();
+
+    let bigger = app(
+        &env,
+        &fake,
+        &dir.path().join("art"),
+        &[("LEXPIPE_LLM_MODEL", "gpt-4o")],
+    )
+    .await;
+    let (second, tally) = analyse(&bigger, &file).await;
+
+    let chunks = unique_chunks(&first).len() as u64;
+    assert_eq!(
+        fake.requests() - calls,
+        chunks + 1,
+        "every chunk and the document"
+    );
+    assert_eq!(tally.usage.llm.calls, chunks + 1);
+    let described = |o: &DocumentOutput| o.structured.clone().unwrap().model_version;
+    assert!(
+        described(&first).starts_with("llm-p1-gpt-4o-mini-"),
+        "{}",
+        described(&first)
+    );
+    assert!(described(&second).starts_with("llm-p1-gpt-4o-"));
+    assert_ne!(described(&first), described(&second));
+    cleanup(&env).await;
+}
+
+#[tokio::test]
+async fn the_description_links_the_llm_relationships_to_canonical_entities() {
+    require_redis().await;
+    let env = unique_env("llm-struct");
+    let fake = FakeLlm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_pdf(dir.path(), "filing.pdf", &pages(None));
+    let app = app(&env, &fake, &dir.path().join("art"), &[]).await;
+
+    let (out, _) = analyse(&app, &file).await;
+
+    assert_eq!(fake.requests_for("document_structure"), 1);
+    let s = out.structured.expect("a description");
+    assert!(!s.party_roles.is_empty(), "{s:?}");
+    let r = s.relationships.first().expect("a relationship");
+    let ids: HashSet<&str> = out.entities.iter().map(|e| e.id.as_str()).collect();
+    assert!(ids.contains(r.subject_entity.as_deref().unwrap()), "{r:?}");
+    assert!(ids.contains(r.object_entity.as_deref().unwrap()), "{r:?}");
+    cleanup(&env).await;
+}
+
+#[tokio::test]
+async fn both_extractors_together_keep_every_rules_mention_and_call_the_llm_once_per_chunk() {
+    require_redis().await;
+    let env = unique_env("llm-both");
+    let fake = FakeLlm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_pdf(dir.path(), "filing.pdf", &pages(None));
+    let rules = app(
+        &env,
+        &fake,
+        &dir.path().join("r"),
+        &[("LEXPIPE_EXTRACTOR", "rules")],
+    )
+    .await;
+    let (by_rules, _) = analyse(&rules, &file).await;
+    assert_eq!(fake.requests(), 0, "the rules call nothing");
+    let both = app(
+        &env,
+        &fake,
+        &dir.path().join("b"),
+        &[("LEXPIPE_EXTRACTOR", "both")],
+    )
+    .await;
+
+    let (by_both, _) = analyse(&both, &file).await;
+
+    assert_eq!(
+        fake.requests_for(ENTITIES),
+        unique_chunks(&by_both).len() as u64
+    );
+    assert!(by_both.mentions.len() >= by_rules.mentions.len());
+    for m in &by_rules.mentions {
+        assert!(
+            by_both
+                .mentions
+                .iter()
+                .any(|b| (b.kind, b.start, b.end) == (m.kind, m.start, m.end)),
+            "{m:?} lost"
+        );
+    }
+    cleanup(&env).await;
+}
+
+#[tokio::test]
+async fn the_run_summary_counts_the_llm_calls_the_endpoint_received_and_their_cost() {
+    require_redis().await;
+    let env = unique_env("llm-summary");
+    let fake = FakeLlm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_pdf(dir.path(), "filing.pdf", &pages(None));
+    let app = app(&env, &fake, &dir.path().join("art"), &[]).await;
+    let opts = lexpipe::runner::RunOptions {
+        out_dir: dir.path().join("out"),
+        time_scale: 0.0,
+        ..Default::default()
+    };
+
+    let first = lexpipe::runner::process(&app, std::slice::from_ref(&file), &opts, &|_| {})
+        .await
+        .unwrap();
+    let second = lexpipe::runner::process(&app, &[file], &opts, &|_| {})
+        .await
+        .unwrap();
+
+    assert_eq!(first.api_calls.llm.made, fake.requests());
+    assert!(first.cost_usd.spent > 0.0);
+    assert_eq!(first.documents[0].api_calls.llm.made, fake.requests());
+    assert_eq!(second.api_calls.llm.made, 0);
+    let json = serde_json::to_value(&first).unwrap();
+    assert_eq!(json["api_calls"]["llm"]["made"], fake.requests());
+    cleanup(&env).await;
+}
+
 fn probe(content: &str) -> JsonRequest {
     JsonRequest {
         messages: vec![Message::system("Answer with JSON."), Message::user(content)],
