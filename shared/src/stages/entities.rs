@@ -111,19 +111,20 @@ pub fn cache_key(app: &App, chunk: &Chunk) -> String {
     )
 }
 
-/// The artefact key of a batch. The exact model name is in the lineage, so two models
-/// whose names make the same file-name slug never share an artefact.
+/// The artefact key of a batch. With the LLM, the exact model name is in the lineage, so
+/// two models whose names make the same file-name slug never share an artefact; the rules'
+/// keys are as they always were.
 pub fn artefact_key(app: &App, content_sha256: &str, chunks_key: &str, batch: &Batch) -> String {
-    let model = app
+    let range = format!("{}+{}", batch.first, batch.count);
+    let mut parts = vec![chunks_key, range.as_str()];
+    let llm = app
         .llm
         .as_ref()
-        .map(|l| l.model().to_string())
-        .unwrap_or_default();
-    let lineage = artefact::lineage(&[
-        chunks_key,
-        &format!("{}+{}", batch.first, batch.count),
-        &model,
-    ]);
+        .filter(|_| app.config.llm.extractor.uses_llm());
+    if let Some(llm) = llm {
+        parts.push(llm.model());
+    }
+    let lineage = artefact::lineage(&parts);
     artefact::key(
         content_sha256,
         &format!(

@@ -74,15 +74,13 @@ pub async fn run(app: &App, input: Input) -> Result<Output, StageError> {
     let res_key = input.resolution.required("resolution")?;
     let sha = &input.document.content_sha256;
     let model_version = llm_model_version(app);
-    let exact_model = app.llm.as_ref().map(|l| l.model().to_string());
-    let lineage = artefact::lineage(&[
-        &ocr_key,
-        &res_key,
-        exact_model
-            .as_deref()
-            .filter(|_| model_version.is_some())
-            .unwrap_or(""),
-    ]);
+    // With the LLM, the exact model name joins the lineage (the version carries only a
+    // file-safe slug of it); the rules' keys are as they always were.
+    let mut parts = vec![ocr_key.as_str(), res_key.as_str()];
+    if let Some(llm) = app.llm.as_ref().filter(|_| model_version.is_some()) {
+        parts.push(llm.model());
+    }
+    let lineage = artefact::lineage(&parts);
     let engine = model_version
         .clone()
         .unwrap_or_else(|| format!("rules-{VERSION}"));
