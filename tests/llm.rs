@@ -356,6 +356,55 @@ async fn the_run_summary_counts_the_llm_calls_the_endpoint_received_and_their_co
     cleanup(&env).await;
 }
 
+#[tokio::test]
+async fn close_names_the_rules_kept_apart_are_joined_when_the_llm_adjudicates_them() {
+    require_redis().await;
+    let env = unique_env("llm-adj");
+    let fake = FakeLlm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = "This Agreement is made on March 1, 2024 between Acme Holdings LLC and Jane \
+                Roe.\n\nAcme Holding LLC shall pay Jane Roe the sum of $5,000.00 by April 1, \
+                2024.";
+    let file = write_pdf(dir.path(), "agreement.pdf", &[text.to_string()]);
+    let acme = |out: &DocumentOutput| {
+        out.entities
+            .iter()
+            .filter(|e| e.name.starts_with("Acme"))
+            .count()
+    };
+    let plain = app(&env, &fake, &dir.path().join("p"), &[]).await;
+    let (kept_apart, _) = analyse(&plain, &file).await;
+    assert_eq!(acme(&kept_apart), 2, "{:?}", kept_apart.entities);
+    assert_eq!(fake.requests_for("adjudication"), 0, "off by default");
+
+    let adjudicating = [("LEXPIPE_LLM_ADJUDICATE", "true")];
+    let first = app(&env, &fake, &dir.path().join("a1"), &adjudicating).await;
+    let (joined, tally) = analyse(&first, &file).await;
+    let again = app(&env, &fake, &dir.path().join("a2"), &adjudicating).await;
+    let (cached, _) = analyse(&again, &file).await;
+
+    assert_eq!(acme(&joined), 1, "{:?}", joined.entities);
+    let e = joined
+        .entities
+        .iter()
+        .find(|e| e.name.starts_with("Acme"))
+        .unwrap();
+    assert!(e.aliases.contains(&"Acme Holding LLC".to_string()), "{e:?}");
+    assert!(
+        e.aliases.contains(&"Acme Holdings LLC".to_string()),
+        "{e:?}"
+    );
+    assert_eq!(joined.entities.len(), kept_apart.entities.len() - 1);
+    assert_eq!(
+        fake.requests_for("adjudication"),
+        1,
+        "asked once, then cached"
+    );
+    assert!(tally.usage.llm.calls >= 1);
+    assert_eq!(cached.entities, joined.entities);
+    cleanup(&env).await;
+}
+
 fn probe(content: &str) -> JsonRequest {
     JsonRequest {
         messages: vec![Message::system("Answer with JSON."), Message::user(content)],

@@ -18,6 +18,7 @@ const TIMEOUT_MS: &str = "LEXPIPE_LLM_TIMEOUT_MS";
 const MAX_RETRIES: &str = "LEXPIPE_LLM_MAX_RETRIES";
 const RETRY_BASE_MS: &str = "LEXPIPE_LLM_RETRY_BASE_MS";
 const EXTRACTOR: &str = "LEXPIPE_EXTRACTOR";
+const ADJUDICATE: &str = "LEXPIPE_LLM_ADJUDICATE";
 
 /// The model when `LEXPIPE_LLM_MODEL` is unset.
 pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
@@ -83,6 +84,10 @@ pub struct LlmConfig {
     pub retry_base: Duration,
     /// `LEXPIPE_EXTRACTOR`.
     pub extractor: ExtractorChoice,
+    /// `LEXPIPE_LLM_ADJUDICATE`: ask the LLM whether PERSON/ORG entities with close names
+    /// that the rules kept apart are one (off by default: one more call per document that
+    /// has such pairs).
+    pub adjudicate: bool,
 }
 
 impl LlmConfig {
@@ -151,7 +156,15 @@ impl LlmConfig {
                 ),
             ));
         }
+        let adjudicate = vars.flag(ADJUDICATE, false)?;
+        if adjudicate && base_url.is_none() {
+            return Err(ConfigError::new(
+                ADJUDICATE,
+                format!("is on but {BASE_URL} is not set"),
+            ));
+        }
         Ok(LlmConfig {
+            adjudicate,
             base_url,
             api_key: vars.raw(API_KEY).map(Secret::new),
             model,
@@ -243,6 +256,12 @@ mod tests {
         assert_eq!(e.var, EXTRACTOR);
         assert!(e.problem.contains(BASE_URL), "{e}");
         assert_eq!(load(&[(EXTRACTOR, "regex")]).unwrap_err().var, EXTRACTOR);
+        assert_eq!(load(&[(ADJUDICATE, "on")]).unwrap_err().var, ADJUDICATE);
+        assert!(
+            load(&[(BASE_URL, "http://h/v1"), (ADJUDICATE, "on")])
+                .unwrap()
+                .adjudicate
+        );
     }
 
     #[test]

@@ -70,6 +70,7 @@
 //! | `LEXPIPE_LLM_TIMEOUT_MS` | `60000` | one request, connect to last byte, ≥ 1 ms; a timeout is retried |
 //! | `LEXPIPE_LLM_MAX_RETRIES` | `3` | retries after a 5xx, a timeout or a 429, 0 to 10 |
 //! | `LEXPIPE_LLM_RETRY_BASE_MS` | `500` | first backoff before a retry, doubled each time, with full jitter, ≥ 1 ms |
+//! | `LEXPIPE_LLM_ADJUDICATE` | `false` | ask the LLM whether PERSON/ORG entities with close names (Jaro-Winkler ≥ 0.88) that the rules kept apart are one; needs the base URL; part of the resolution cache key |
 //! | `LEXPIPE_EXTRACTOR` | `llm` when `LEXPIPE_LLM_BASE_URL` is set, else `rules` | entity and structured extraction: `rules` (offline), `llm`, or `both` (mentions merged); `llm`/`both` need the base URL |
 //!
 //! `fallback_to_memory` is not a variable: it is on only in `local`, where an unreachable

@@ -366,6 +366,84 @@ pub fn apply_structured(
     base
 }
 
+/// Bump when the adjudication prompt's wording or schema changes.
+pub const ADJUDICATION_PROMPT_VERSION: u32 = 1;
+/// `response_format.json_schema.name` of the adjudication prompt.
+pub const ADJUDICATION_SCHEMA_NAME: &str = "adjudication";
+
+const ADJUDICATION_PROMPT: &str = "You decide whether two names in one legal document refer \
+to the same real-world person or organisation. The user sends numbered pairs, each with \
+the kind, the names and their other spellings. For each pair answer `same: true` only if \
+they are the same entity (a typo, a variant, a fuller form), false if they are different \
+(relatives, affiliated companies, different people with similar names). Answer with JSON \
+only, one decision per pair.";
+
+/// The JSON schema of an adjudication answer.
+pub fn adjudication_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "decisions": {"type": "array", "items": {
+                "type": "object",
+                "properties": {
+                    "pair": {"type": "integer", "minimum": 1},
+                    "same": {"type": "boolean"}
+                },
+                "required": ["pair", "same"],
+                "additionalProperties": false
+            }}
+        },
+        "required": ["decisions"],
+        "additionalProperties": false
+    })
+}
+
+/// The request that asks about `pairs` (indices into `entities`), numbered from 1.
+pub fn adjudication_request(entities: &[CanonicalEntity], pairs: &[(usize, usize)]) -> JsonRequest {
+    let describe = |e: &CanonicalEntity| {
+        let others: Vec<&str> = e
+            .aliases
+            .iter()
+            .filter(|a| **a != e.name)
+            .map(String::as_str)
+            .collect();
+        if others.is_empty() {
+            format!("{:?}", e.name)
+        } else {
+            format!("{:?} (also {})", e.name, others.join("; "))
+        }
+    };
+    let mut text = String::new();
+    for (n, &(a, b)) in pairs.iter().enumerate() {
+        text.push_str(&format!(
+            "{}. {}: {} | {}\n",
+            n + 1,
+            entities[a].kind,
+            describe(&entities[a]),
+            describe(&entities[b])
+        ));
+    }
+    JsonRequest {
+        messages: vec![Message::system(ADJUDICATION_PROMPT), Message::user(text)],
+        schema_name: ADJUDICATION_SCHEMA_NAME.to_string(),
+        schema: adjudication_schema(),
+        prompt_version: ADJUDICATION_PROMPT_VERSION,
+    }
+}
+
+/// The pairs an adjudication answer calls the same (numbers outside the list ignored).
+pub fn same_pairs(answer: &Value, pairs: &[(usize, usize)]) -> Vec<(usize, usize)> {
+    answer["decisions"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+        .iter()
+        .filter(|d| d["same"] == json!(true))
+        .filter_map(|d| d["pair"].as_u64())
+        .filter_map(|n| pairs.get(usize::try_from(n).ok()?.checked_sub(1)?).copied())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

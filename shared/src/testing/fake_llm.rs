@@ -7,6 +7,7 @@
 //!   as `{"entities": [{"kind", "text", "normalized"}]}` — what a good model would say;
 //! - `document_structure`: the smallest valid description, with the first two PERSON/ORG
 //!   entities the prompt lists as parties and a `related_to` relationship between them;
+//! - `adjudication`: every numbered pair is the same entity;
 //! - anything else: the smallest instance of the schema (required properties only, empty
 //!   arrays, the first `enum` value), which the schema accepts.
 //!
@@ -339,6 +340,15 @@ fn answer(schema_name: &str, request: &Value, extractor: &RuleExtractor) -> Stri
                 v["key_facts"] = json!([{"fact": first_line.trim(), "page": 1}]);
             }
             v.to_string()
+        }
+        "adjudication" => {
+            // Every numbered pair (`1. ORG: "a" | "b"`) is called the same.
+            let decisions: Vec<Value> = first_user_text(request)
+                .lines()
+                .filter_map(|l| l.split_once(". ")?.0.parse::<u64>().ok())
+                .map(|n| json!({"pair": n, "same": true}))
+                .collect();
+            json!({ "decisions": decisions }).to_string()
         }
         _ => minimal_instance(schema).to_string(),
     }
