@@ -432,35 +432,14 @@ async fn cache_stats(config: Config, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 async fn health(config: Config, json: bool) -> anyhow::Result<ExitCode> {
-    let app = App::build(
-        config.clone(),
-        AppOptions {
-            skip_database: true,
-            ..AppOptions::default()
-        },
-    )
-    .await?;
-    // The app's connection; health reports on the server even where the configuration
-    // switched every Redis feature off, or the local stage fell back to in-process caches.
-    let handle = match app.redis.clone() {
-        Some(h) => h,
-        None => RedisHandle::new(&config).map_err(|e| anyhow::anyhow!("{e}"))?,
-    };
-    let backend = lredis::RedisBackend::new(handle.clone(), lredis::KeyBuilder::new(&config.env));
-    let stats = lredis::CacheBackend::stats(&backend)
-        .await
-        .unwrap_or_default();
-    let mut report = lredis::health::check(&handle, stats).await;
-    if !config.redis.enabled {
-        report
-            .problems
-            .push("Redis disabled by configuration".into());
-        report.status = report.status.max(lredis::health::Status::Degraded);
-    }
+    // The same check as the `health` Lambda function: Redis (even where the configuration
+    // switched every Redis feature off), and the database when one is configured.
+    let (app, database_problem) = lexpipe::health::app_for(config, AppOptions::default()).await?;
+    let report = lexpipe::health::check(&app, database_problem).await;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         report::print_health(&report);
     }
-    Ok(ExitCode::from(report.status as u8))
+    Ok(ExitCode::from(report.status() as u8))
 }

@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use lexpipe::config::Config;
 use lexpipe::model::DocumentStatus;
 use lexpipe::redis::NamespaceStats;
-use lexpipe::redis::health::{HealthReport, Status};
+use lexpipe::redis::health::Status;
 use lexpipe::runner::{Progress, Summary};
 
 /// A bar on stderr (hidden when stderr is not a terminal).
@@ -196,7 +196,8 @@ pub fn print_stats(config: &Config, stats: &[NamespaceStats]) {
     }
 }
 
-pub fn print_health(r: &HealthReport) {
+pub fn print_health(report: &lexpipe::health::Report) {
+    let r = &report.redis;
     let verdict = match r.status {
         Status::Healthy => "healthy",
         Status::Degraded => "DEGRADED",
@@ -242,6 +243,28 @@ pub fn print_health(r: &HealthReport) {
     }
     for p in &r.problems {
         println!("  problem: {p}");
+    }
+    if let Some(d) = &report.database {
+        let n = |v: Option<u64>| v.map_or("?".to_string(), |n| n.to_string());
+        println!(
+            "database: {}",
+            if d.reachable {
+                "reachable"
+            } else {
+                "UNREACHABLE"
+            }
+        );
+        println!(
+            "  stuck documents  {} (running for more than {} s)",
+            n(d.stuck_documents),
+            d.stuck_after_secs
+        );
+        println!("  expired leases   {}", n(d.expired_leases));
+        println!(
+            "  failed Textract  {} in the last 24 h",
+            d.failed_textract_jobs
+                .map_or("(no textract_jobs table)".to_string(), |v| v.to_string())
+        );
     }
 }
 

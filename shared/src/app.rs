@@ -10,6 +10,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use crate::chunk::ChunkConfig;
 use crate::config::Config;
@@ -95,6 +96,11 @@ pub struct App {
     pub cpu: Arc<tokio::sync::Semaphore>,
     /// Fault injection (tests, drills); nothing in production.
     pub hooks: Arc<dyn StageHooks>,
+    /// When the current invocation must be done by (a Lambda's `Context::deadline`);
+    /// `None` outside Lambda. Bounds the idempotency records and lock leases taken
+    /// inside the invocation ([`App::bound`]), so that a timed-out invocation never
+    /// blocks its retry for longer than it could have run.
+    pub deadline: Option<SystemTime>,
 }
 
 impl std::fmt::Debug for App {
@@ -221,6 +227,7 @@ impl App {
             chunking,
             cpu: Arc::new(tokio::sync::Semaphore::new(cpu_permits())),
             hooks: Arc::new(NoHooks),
+            deadline: None,
             config,
         }
     }
@@ -253,6 +260,35 @@ impl App {
             meter,
         )
         .await
+    }
+
+    /// This app for one invocation that must finish by `deadline` (a clone: every
+    /// client is shared).
+    pub fn with_deadline(&self, deadline: SystemTime) -> App {
+        App {
+            deadline: Some(deadline),
+            ..self.clone()
+        }
+    }
+
+    /// Time left before the invocation's deadline (at least 1 ms, so that a record or
+    /// lease taken at the last moment is still valid); `None` without a deadline.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline.map(|d| {
+            d.duration_since(SystemTime::now())
+                .unwrap_or_default()
+                .max(Duration::from_millis(1))
+        })
+    }
+
+    /// `wanted` (how long the caller would hold a record or lease), cut to the time left
+    /// in the invocation; the time left when the caller has no wish of its own; `None`
+    /// (the callee's default) when there is neither.
+    pub fn bound(&self, wanted: Option<Duration>) -> Option<Duration> {
+        match (wanted, self.remaining()) {
+            (Some(w), Some(r)) => Some(w.min(r)),
+            (w, r) => w.or(r),
+        }
     }
 }
 
@@ -335,4 +371,38 @@ pub fn build_cache(cfg: &Config, handle: Option<RedisHandle>) -> Arc<Cache> {
         None => Arc::new(MemoryBackend::new()),
     };
     Arc::new(Cache::new(backend, codec, keys, cfg.cache.lease))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invocation_deadline_cuts_what_callers_hold_and_nothing_else_does() {
+        let app = App::with_folder(
+            Arc::new(Config::local_defaults()),
+            build_cache(&Config::local_defaults(), None),
+            std::env::temp_dir(),
+        );
+        let minute = Some(Duration::from_secs(60));
+        assert_eq!(app.remaining(), None);
+        assert_eq!(app.bound(minute), minute);
+        assert_eq!(app.bound(None), None);
+
+        let soon = app.with_deadline(SystemTime::now() + Duration::from_secs(2));
+        let left = soon.remaining().unwrap();
+        assert!(left <= Duration::from_secs(2) && left > Duration::from_secs(1));
+        assert!(soon.bound(minute).unwrap() <= Duration::from_secs(2));
+        assert_eq!(
+            soon.bound(Some(Duration::from_millis(5))),
+            Some(Duration::from_millis(5))
+        );
+        assert!(
+            soon.bound(None).is_some(),
+            "the time left when the caller has no wish"
+        );
+
+        let past = app.with_deadline(SystemTime::now() - Duration::from_secs(1));
+        assert_eq!(past.remaining(), Some(Duration::from_millis(1)));
+    }
 }

@@ -26,6 +26,10 @@
 //! - [`pipeline`]: the state machine definition, its tasks, document state per stage.
 //! - [`runner`]: the local batch run behind `lexpipe process`.
 //! - [`worker`]: queue workers behind `lexpipe worker`.
+//! - [`ingest`]: S3 notifications → documents, queue rows and state machine executions
+//!   (the `ingest` Lambda function).
+//! - [`health`]: the health check of `lexpipe health` and the `health` function;
+//!   [`emf`]: the CloudWatch metric lines every function prints.
 //! - [`samples`]: the generator of the synthetic documents in `samples/`.
 //! - [`store`]: PostgreSQL persistence, the work queue, the blob store and sources.
 
@@ -34,8 +38,11 @@ pub mod asl;
 pub mod chunk;
 pub mod config;
 pub mod cost;
+pub mod emf;
 pub mod eval;
 pub mod extract;
+pub mod health;
+pub mod ingest;
 pub mod llm;
 pub mod model;
 pub mod ocr;

@@ -83,6 +83,9 @@ impl ItemProcessor for PipelineProcessor {
             item_id: claim.item_id,
             fencing_token: claim.fencing_token,
             lease_ms: self.lease.as_millis() as u64,
+            attempt: claim.attempt,
+            // The worker settles the row itself once the execution has ended.
+            settles_row: false,
         };
         let tasks = LocalTasks::new(&self.app);
         let out = crate::runner::execute(

@@ -2,6 +2,7 @@
 //! key prefix per test, configurations, the shipped samples, and a child process binary
 //! for the cross-process tests. [`moto`] runs a local S3.
 
+pub mod aws;
 pub mod moto;
 pub mod pg;
 

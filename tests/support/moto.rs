@@ -110,6 +110,67 @@ impl MotoServer {
         name
     }
 
+    /// A Step Functions client for this server.
+    pub fn sfn(&self) -> aws_sdk_sfn::Client {
+        aws_sdk_sfn::Client::new(&self.sdk_config())
+    }
+
+    /// Creates a state machine with the pipeline's definition (its tasks pointing at
+    /// made-up Lambda ARNs: moto neither validates nor, by default, runs it) under a unique
+    /// name, and returns its ARN. moto wants a role ARN; any well-formed one will do.
+    pub async fn state_machine(&self, tag: &str) -> String {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let mut definition = lexpipe::pipeline::DEFINITION.to_string();
+        for (placeholder, task) in lexpipe::pipeline::SUBSTITUTIONS {
+            definition = definition.replace(
+                &format!("${{{placeholder}}}"),
+                &format!("arn:aws:lambda:us-east-1:123456789012:function:{task}"),
+            );
+        }
+        let out = self
+            .sfn()
+            .create_state_machine()
+            .name(format!("lexpipe-t-{tag}-{}", &id[..10]))
+            .definition(definition)
+            .role_arn("arn:aws:iam::123456789012:role/lexpipe-state-machine")
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "creating a state machine on moto: {}",
+                    aws_sdk_sfn::error::DisplayErrorContext(&e)
+                )
+            });
+        out.state_machine_arn().to_string()
+    }
+
+    /// The names and inputs of every execution of `arn`.
+    pub async fn executions(&self, arn: &str) -> Vec<(String, serde_json::Value)> {
+        let sfn = self.sfn();
+        let list = sfn
+            .list_executions()
+            .state_machine_arn(arn)
+            .send()
+            .await
+            .expect("list executions");
+        let mut out = Vec::new();
+        for e in list.executions() {
+            let d = sfn
+                .describe_execution()
+                .execution_arn(e.execution_arn())
+                .send()
+                .await
+                .expect("describe execution");
+            let input = d
+                .input()
+                .map(|i| serde_json::from_str(i).expect("execution input is JSON"))
+                .unwrap_or_default();
+            out.push((e.name().to_string(), input));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// The environment a child process (the `lexpipe` binary) needs to reach this server
     /// the way the pipeline reads it: `AWS_ENDPOINT_URL_S3`, `AWS_REGION` and the dummy
     /// credentials. Pass it after [`isolate_aws_env`].

@@ -72,6 +72,11 @@
 //! | `LEXPIPE_LLM_RETRY_BASE_MS` | `500` | first backoff before a retry, doubled each time, with full jitter, ≥ 1 ms |
 //! | `LEXPIPE_LLM_ADJUDICATE` | `false` | ask the LLM whether PERSON/ORG entities with close names (Jaro-Winkler ≥ 0.88) that the rules kept apart are one; needs the base URL; part of the resolution cache key |
 //! | `LEXPIPE_EXTRACTOR` | `llm` when `LEXPIPE_LLM_BASE_URL` is set, else `rules` | entity and structured extraction: `rules` (offline), `llm`, or `both` (mentions merged); `llm`/`both` need the base URL |
+//! | `LEXPIPE_STATE_MACHINE_ARN` | none; **required** by the `ingest` function | the state machine `ingest` starts one execution of per document |
+//! | `LEXPIPE_EXECUTION_LEASE_SECS` | `21600` (6 h) | how long an execution started by `ingest` owns the document's queue row, 1 s to 1 year |
+//! | `LEXPIPE_HEALTH_STUCK_AFTER_SECS` | `3600` | `health` reports documents `running` for longer than this, ≥ 1 s |
+//! | `LEXPIPE_UPLOAD_PREFIX` | none (every key) | `ingest` takes only keys under this prefix, e.g. `uploads/` |
+//! | `LEXPIPE_METRICS_NAMESPACE` | `lexpipe` | CloudWatch namespace of the embedded-metric-format lines the functions print |
 //!
 //! `fallback_to_memory` is not a variable: it is on only in `local`, where an unreachable
 //! Redis degrades to an in-process cache with one clear warning.
@@ -93,6 +98,7 @@ use std::time::Duration;
 
 use url::Url;
 
+mod cloud;
 mod database;
 mod idempotency;
 mod llm;
@@ -101,6 +107,7 @@ mod rate_limit;
 pub mod secrets;
 mod state;
 
+pub use cloud::CloudConfig;
 pub use database::DatabaseConfig;
 pub use idempotency::IdempotencyConfig;
 pub use llm::{DEFAULT_MODEL, ExtractorChoice, LlmConfig};
@@ -401,6 +408,8 @@ pub struct Config {
     /// The LLM endpoint and the extractor choice (`LEXPIPE_LLM_*`, `OPENAI_API_KEY`,
     /// `LEXPIPE_EXTRACTOR`).
     pub llm: LlmConfig,
+    /// The AWS shape: state machine, execution lease, health threshold, metrics.
+    pub cloud: CloudConfig,
 }
 
 /// A setting that is missing or malformed. Names the variable; never contains a secret.
@@ -470,6 +479,7 @@ impl Config {
         let state = StateConfig::from_vars(&vars.get)?;
         let prices = PriceConfig::from_vars(&vars.get)?;
         let llm = LlmConfig::from_vars(&vars.get)?;
+        let cloud = CloudConfig::from_vars(&vars.get)?;
         Ok(Config {
             stage,
             env,
@@ -483,6 +493,7 @@ impl Config {
             state,
             prices,
             llm,
+            cloud,
         })
     }
 

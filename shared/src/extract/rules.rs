@@ -50,6 +50,11 @@
 //!   capitalised words, none of them a common legal or English capitalised word, that
 //!   start with a common given name, carry a middle initial, or share a word with a name
 //!   found through a cue in the same text.
+//! - **ORG from layout** (`blocks`, after the others): the lines right above a street
+//!   address in a letterhead or signature block (`Jackson Kelly` under `Mr. William S.
+//!   Mattingly`; `AMERICAN CIVIL LIBERTIES / UNION FOUNDATION OF / NORTHERN CALIFORNIA`
+//!   under an e-mail), and a name ending a line on a dangling word (`OFFICE OF WORKERS'`)
+//!   continued onto the next line.
 //! - **LOCATION** (`places`): street addresses (with suite, city, state and ZIP as one
 //!   mention, or with a town alone), `City, ST` and `City, State` pairs, `State of X`,
 //!   `County of X` / `X County`, US states and major cities from a built-in list, and
@@ -71,6 +76,7 @@
 //! time, so no input is pathological. About 100 kB of legal text takes tens of
 //! milliseconds.
 
+mod blocks;
 mod citations;
 mod contact;
 mod courts;
@@ -100,7 +106,7 @@ impl RuleExtractor {
     /// Name used in cache keys (`chunk:v{N}:{sha}:entities:{name}-{version}`).
     pub const NAME: &'static str = "rules";
     /// Bump whenever a rule changes what is found, so cached chunk results are not reused.
-    pub const VERSION: u32 = 3;
+    pub const VERSION: u32 = 4;
 
     /// A new extractor. Cheap: the regexes are compiled once per process, on first use.
     pub fn new() -> Self {
@@ -118,6 +124,7 @@ impl RuleExtractor {
         courts::find(text, &mut candidates);
         places::find(text, &mut candidates);
         names::find(text, &mut candidates);
+        blocks::find(text, &mut candidates);
 
         let accepted = resolve_overlaps(candidates);
         let mut offsets = CharOffsets::new(text);

@@ -17,19 +17,43 @@ use crate::app::App;
 use crate::model::{Chunk, ChunkOutput, DocumentOutput, OcrResult, StructuredData};
 use crate::redis::idempotency::{Idempotency, IdempotencyError, Outcome};
 use crate::store::persist::{PersistReport, persist_document};
+use crate::store::queue;
 use crate::text::sha256_hex;
 
 use super::artefact;
 use super::resolve::Resolution;
 use super::{DocumentRef, Pointer, StageError, Work};
 
-/// The queue claim a worker holds on the document: writes carry its fencing token, and
-/// the idempotency record lapses with its lease.
+/// The queue claim a worker (or, in the cloud, the execution `ingest` started) holds on
+/// the document: writes carry its fencing token, and the idempotency record lapses with
+/// its lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueClaim {
     pub item_id: i64,
     pub fencing_token: u64,
     pub lease_ms: u64,
+    /// The claim's attempt number (its `queue_attempts` row); 0 when unknown.
+    #[serde(default)]
+    pub attempt: i32,
+    /// True when the execution itself owns the row's outcome (the Lambda flow: `persist`
+    /// completes the row, `mark-failed` fails it). False for a queue worker, which
+    /// completes, requeues or fails the row itself once the execution has ended.
+    #[serde(default)]
+    pub settles_row: bool,
+}
+
+impl QueueClaim {
+    /// The [`queue::Claim`] this stands for, on `document`.
+    pub fn claim(&self, document: &DocumentRef) -> queue::Claim {
+        queue::Claim {
+            item_id: self.item_id,
+            document_id: document.document_uuid,
+            source_path: document.source.clone(),
+            attempt: self.attempt,
+            fencing_token: self.fencing_token,
+            lease_until: chrono::Utc::now(),
+        }
+    }
 }
 
 /// Input of `persist`.
@@ -104,16 +128,28 @@ pub async fn step(app: &App, input: Input) -> Result<Output, StageError> {
     let mut persisted = None;
     if let Some(pool) = &app.db {
         let claim = input.queue;
+        // The record lapses with the claim's lease, and never after the invocation's
+        // deadline (a Lambda that times out mid-write must not block its retry).
+        let deadline = app.bound(claim.map(|c| std::time::Duration::from_millis(c.lease_ms)));
         let outcome = run_owned(
             pool,
             app.idempotency.as_deref(),
             &out,
             claim.map(|c| c.fencing_token),
-            claim.map(|c| std::time::Duration::from_millis(c.lease_ms)),
+            deadline,
         )
         .await?;
         reused &= !matches!(outcome, PersistOutcome::Written { .. });
         persisted = Some(outcome.name().to_string());
+        if let Some(c) = claim.filter(|c| c.settles_row)
+            && !queue::complete(pool, &c.claim(&input.document)).await?
+        {
+            // A newer claim owns the row now: its own run settles it.
+            tracing::warn!(
+                item_id = c.item_id,
+                "queue row taken over; left to its new owner"
+            );
+        }
     }
     Ok(Output {
         persisted,

@@ -336,55 +336,11 @@ where
             passed_over.push(c.id);
             continue;
         }
-        // The row lock makes the guards below redundant; they keep a claim from ever
-        // overwriting a newer owner should the locking above be changed.
-        let taken: Option<(i32, DateTime<Utc>)> = sqlx::query_as(
-            "UPDATE processing_queue \
-             SET status = 'running', attempts = attempts + 1, \
-                 lease_until = now() + $2 * interval '1 millisecond', \
-                 worker_id = $3, fencing_token = $4, updated_at = now(), completed_at = NULL \
-             WHERE id = $1 AND fencing_token < $4 \
-               AND (status = 'queued' OR (status = 'running' AND lease_until < now())) \
-             RETURNING attempts, lease_until",
-        )
-        .bind(c.id)
-        .bind(lease_ms)
-        .bind(worker_id)
-        .bind(fence_db)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((attempt, lease_until)) = taken else {
+        let Some((attempt, lease_until)) = take(&mut tx, &c, worker_id, lease_ms, fence_db).await?
+        else {
             passed_over.push(c.id);
             continue;
         };
-        sqlx::query(
-            "UPDATE queue_attempts SET outcome = 'abandoned', finished_at = now() \
-             WHERE item_id = $1 AND outcome = 'running'",
-        )
-        .bind(c.id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO queue_attempts (item_id, attempt, worker_id, fencing_token) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(c.id)
-        .bind(attempt)
-        .bind(worker_id)
-        .bind(fence_db)
-        .execute(&mut *tx)
-        .await?;
-        // The document remembers the newest owner too, so a persist from an owner that
-        // has since lost the item is refused (see persist_document).
-        sqlx::query(
-            "UPDATE documents SET status = 'running', \
-                 fencing_token = GREATEST(fencing_token, $2), updated_at = now() \
-             WHERE id = $1",
-        )
-        .bind(c.document_id)
-        .bind(fence_db)
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
         return Ok(Some(Claim {
             item_id: c.id,
@@ -398,6 +354,175 @@ where
     // Items given up on above are failed for good even when nothing was claimed.
     tx.commit().await?;
     Ok(None)
+}
+
+/// What [`claim_item`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemClaim {
+    /// The item was claimable (queued, or its lease had run out): it is now `running`
+    /// under this new claim.
+    Claimed(Claim),
+    /// `worker_id` already holds the item (a repeated call for the same owner): the
+    /// claim as stored, so that every repetition acts under the same token.
+    Held(Claim),
+    /// Another worker holds the item within its lease.
+    Busy,
+    /// The item is done with: `completed` or `failed` (also when this call found it had
+    /// used up its attempts).
+    Finished(DocumentStatus),
+    /// The lock step refused (another claimer holds the lock), or gave a fencing token
+    /// that is not newer than the item's.
+    Locked,
+}
+
+#[derive(sqlx::FromRow)]
+struct OwnedCandidate {
+    #[sqlx(flatten)]
+    c: Candidate,
+    worker_id: Option<String>,
+    lease_until: Option<DateTime<Utc>>,
+    expired: bool,
+}
+
+/// Claims item `item_id` for `worker_id`: what `ingest` does for the execution it is
+/// about to start (the execution name is the worker id), where [`claim`] takes whichever
+/// item is best. The row is locked (`FOR UPDATE`, waiting for a concurrent claimer), so
+/// that of many concurrent calls for one item exactly one claims it and the others find
+/// it [`ItemClaim::Held`] by the same worker id (or busy, or finished). `lock` is the
+/// caller's lock step, as for [`claim`]; it runs only when the item is claimable.
+///
+/// # Errors
+/// Driver errors; [`DbError::InvalidData`] for an unknown item, or a lease or fencing
+/// token out of range.
+pub async fn claim_item<F, Fut>(
+    pool: &PgPool,
+    item_id: i64,
+    worker_id: &str,
+    lease: Duration,
+    lock: F,
+) -> Result<ItemClaim, DbError>
+where
+    F: FnOnce(i64) -> Fut,
+    Fut: Future<Output = Option<u64>>,
+{
+    let lease_ms = lease_millis(lease)?;
+    let mut tx = pool.begin().await?;
+    let row: Option<OwnedCandidate> = sqlx::query_as(
+        "SELECT id, document_id, source_path, status, attempts, max_attempts, fencing_token, \
+                worker_id, lease_until, COALESCE(lease_until < now(), false) AS expired \
+         FROM processing_queue WHERE id = $1 FOR UPDATE",
+    )
+    .bind(item_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        return Err(DbError::InvalidData(format!("no queue item {item_id}")));
+    };
+    let c = &row.c;
+    let status = parse_status(&c.status)?;
+    let held_by_me = row.worker_id.as_deref() == Some(worker_id);
+    let outcome = match status {
+        DocumentStatus::Completed | DocumentStatus::Failed => ItemClaim::Finished(status),
+        DocumentStatus::Running if held_by_me => ItemClaim::Held(Claim {
+            item_id: c.id,
+            document_id: c.document_id,
+            source_path: c.source_path.clone(),
+            attempt: c.attempts,
+            fencing_token: token_from_db(c.fencing_token),
+            lease_until: row.lease_until.unwrap_or_else(Utc::now),
+        }),
+        DocumentStatus::Running if !row.expired => ItemClaim::Busy,
+        _ if c.attempts >= c.max_attempts => {
+            give_up(&mut tx, c).await?;
+            ItemClaim::Finished(DocumentStatus::Failed)
+        }
+        _ => match lock(c.id).await {
+            None => ItemClaim::Locked,
+            Some(fence) => {
+                let fence_db = token_to_db(fence)?;
+                let taken = if fence_db > c.fencing_token {
+                    take(&mut tx, c, worker_id, lease_ms, fence_db).await?
+                } else {
+                    None
+                };
+                match taken {
+                    None => ItemClaim::Locked,
+                    Some((attempt, lease_until)) => ItemClaim::Claimed(Claim {
+                        item_id: c.id,
+                        document_id: c.document_id,
+                        source_path: c.source_path.clone(),
+                        attempt,
+                        fencing_token: fence,
+                        lease_until,
+                    }),
+                }
+            }
+        },
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Makes candidate `c` `running` under `worker_id` with the lease and fencing token `fence`
+/// (the previous `running` attempt abandoned, a new attempt row, the document `running`):
+/// the claim's attempt number and lease end, or `None` when the row is no longer
+/// claimable with that token.
+async fn take(
+    tx: &mut Transaction<'_, Postgres>,
+    c: &Candidate,
+    worker_id: &str,
+    lease_ms: i64,
+    fence_db: i64,
+) -> Result<Option<(i32, DateTime<Utc>)>, DbError> {
+    // The caller's row lock makes the guards below redundant; they keep a claim from
+    // ever overwriting a newer owner should the callers' locking be changed.
+    let taken: Option<(i32, DateTime<Utc>)> = sqlx::query_as(
+        "UPDATE processing_queue \
+         SET status = 'running', attempts = attempts + 1, \
+             lease_until = now() + $2 * interval '1 millisecond', \
+             worker_id = $3, fencing_token = $4, updated_at = now(), completed_at = NULL \
+         WHERE id = $1 AND fencing_token < $4 \
+           AND (status = 'queued' OR (status = 'running' AND lease_until < now())) \
+         RETURNING attempts, lease_until",
+    )
+    .bind(c.id)
+    .bind(lease_ms)
+    .bind(worker_id)
+    .bind(fence_db)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((attempt, lease_until)) = taken else {
+        return Ok(None);
+    };
+    sqlx::query(
+        "UPDATE queue_attempts SET outcome = 'abandoned', finished_at = now() \
+         WHERE item_id = $1 AND outcome = 'running'",
+    )
+    .bind(c.id)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO queue_attempts (item_id, attempt, worker_id, fencing_token) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(c.id)
+    .bind(attempt)
+    .bind(worker_id)
+    .bind(fence_db)
+    .execute(&mut **tx)
+    .await?;
+    // The document remembers the newest owner too, so a persist from an owner that
+    // has since lost the item is refused (see persist_document).
+    sqlx::query(
+        "UPDATE documents SET status = 'running', \
+             fencing_token = GREATEST(fencing_token, $2), updated_at = now() \
+         WHERE id = $1",
+    )
+    .bind(c.document_id)
+    .bind(fence_db)
+    .execute(&mut **tx)
+    .await?;
+    Ok(Some((attempt, lease_until)))
 }
 
 /// Fails a candidate that has used up its attempts: its worker died `max_attempts` times
@@ -556,6 +681,21 @@ pub async fn fail(
     error: &str,
     retryable: bool,
 ) -> Result<FailOutcome, DbError> {
+    fail_typed(pool, claim, None, error, retryable).await
+}
+
+/// [`fail`], recording `error_type` (the stable error name) on a document failed for
+/// good.
+///
+/// # Errors
+/// Driver errors.
+pub async fn fail_typed(
+    pool: &PgPool,
+    claim: &Claim,
+    error_type: Option<&str>,
+    error: &str,
+    retryable: bool,
+) -> Result<FailOutcome, DbError> {
     let token = token_to_db(claim.fencing_token)?;
     let mut tx = pool.begin().await?;
     let row: Option<(String, i32, i32)> = sqlx::query_as(
@@ -584,12 +724,15 @@ pub async fn fail(
                 "UPDATE documents \
                  SET status = $2, \
                      error = CASE WHEN $2 = 'failed' THEN $3 ELSE error END, \
+                     error_type = CASE WHEN $2 = 'failed' THEN COALESCE($4, error_type) \
+                                  ELSE error_type END, \
                      updated_at = now() \
                  WHERE id = $1",
             )
             .bind(claim.document_id)
             .bind(&status)
             .bind(error)
+            .bind(error_type)
             .execute(&mut *tx)
             .await?;
             if requeued {

@@ -103,12 +103,16 @@ static ORG_MUNICIPAL: LazyLock<Regex> = LazyLock::new(|| {
 const NAME_TOKEN: &str = r"(?:\p{Lu}['’])?\p{Lu}[\p{L}'’\-]+";
 /// A middle initial.
 const INITIAL: &str = r"\p{Lu}\.";
+/// A surname particle written with a dot: `Vanessa St. Pierre`, `Ste. Marie`.
+const PARTICLE: &str = r"(?:St\.|Ste\.)";
 /// Generational suffix.
 const GENERATION: &str = r"(?:,?[ \t]+(?:Jr\.|Sr\.|JR\.|SR\.|(?:II|III|IV)\b))?";
 
 /// A personal name after a cue: one to four words, initials allowed after the first.
 fn cued_name() -> String {
-    format!(r"(?P<name>{NAME_TOKEN}(?:[ \t]+(?:{INITIAL}|{NAME_TOKEN})){{0,3}}{GENERATION})")
+    format!(
+        r"(?P<name>{NAME_TOKEN}(?:[ \t]+(?:{INITIAL}|{PARTICLE}|{NAME_TOKEN})){{0,3}}{GENERATION})"
+    )
 }
 
 /// Where a cue stands relative to the name it marks.
@@ -187,6 +191,15 @@ static PERSON_CUES: LazyLock<Vec<PersonCue>> = LazyLock::new(|| {
             Cue::Before,
             0.85,
             1,
+        ),
+        // Survivor of Cecil Hunt, Estate of Jane Roe, widow of John Smith
+        rule(
+            format!(
+                r"\b(?:[Ss]urvivor|[Ww]idow(?:er)?|[Ee]xecut(?:or|rix)|[Aa]dministrat(?:or|rix)|[Hh]eirs?|[Gg]uardian|[Nn]ext[ \t]+[Ff]riend|Estate|ESTATE|SURVIVOR|WIDOW)[ \t]+(?:of|OF)[ \t]+{name}"
+            ),
+            Cue::Before,
+            0.8,
+            2,
         ),
         // Jane Roe, Esq.
         rule(
@@ -277,6 +290,15 @@ static CAPS_NAME_OVER_EMAIL: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
+/// An upper-case party opening a caption line, before `, et al.` or a lower-case
+/// description: `MICHAEL TOFAUTE, et al.,`, `LINDA HILL, survivor of …`. Only kept when
+/// the first word is a common given name: companies stand in the same place.
+static CAPS_PARTY_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r"(?m)^[ \t]*(?P<name>\p{Lu}[\p{Lu}'’\-]+(?:[ \t]+(?:\p{Lu}\.|\p{Lu}[\p{Lu}'’\-]+)){1,3}),[ \t]+(?:et[ \t]+al\b|\p{Ll})",
+    )
+});
+
 /// `Jane Roe v. John Smith`, `ROE v. SMITH`: the parties of a caption or case citation.
 static CAPTION_PARTIES: LazyLock<Regex> = LazyLock::new(|| {
     let party = format!(r"{NAME_TOKEN}(?:[ \t]+(?:{INITIAL}|{NAME_TOKEN})){{0,5}}");
@@ -289,7 +311,7 @@ static CAPTION_PARTIES: LazyLock<Regex> = LazyLock::new(|| {
 static NAME_RUN: LazyLock<Regex> = LazyLock::new(|| {
     let word = r"(?:\p{Lu}['’])?\p{Lu}\p{Ll}[\p{L}'’\-]*";
     compile(&format!(
-        r"{word}(?:[ \t]+(?:{INITIAL}|{word}))+{GENERATION}"
+        r"{word}(?:[ \t]+(?:{INITIAL}|{PARTICLE}|{word}))+{GENERATION}"
     ))
 });
 
@@ -333,6 +355,18 @@ fn find_panels_and_capitals(text: &str, out: &mut Vec<Candidate>) {
             continue;
         };
         if name.as_str().split_whitespace().any(is_not_name_word) {
+            continue;
+        }
+        out.push(person(text, name.start(), name.end(), 0.75, Tier::Named));
+    }
+    for caps in CAPS_PARTY_LINE.captures_iter(text) {
+        let Some(name) = caps.name("name") else {
+            continue;
+        };
+        let words: Vec<&str> = name.as_str().split_whitespace().collect();
+        if !words.first().is_some_and(|w| is_given_name(w))
+            || words.iter().any(|w| is_not_name_word(w))
+        {
             continue;
         }
         out.push(person(text, name.start(), name.end(), 0.75, Tier::Named));
@@ -617,6 +651,15 @@ fn find_name_runs(text: &str, known: &HashSet<String>, out: &mut Vec<Candidate>)
             let (Some(first), Some(last)) = (piece.first(), piece.last()) else {
                 continue;
             };
+            // "Thomas F. Eagleton Courthouse" names a building after a person.
+            let named_after = piece
+                .last()
+                .into_iter()
+                .chain(toks.get(i))
+                .any(|&t| is_building_word(tok(text, t)));
+            if named_after {
+                continue;
+            }
             let given = is_given_name(tok(text, *first));
             let initial = piece.iter().any(|&t| is_initial(tok(text, t)));
             let seen = piece
@@ -646,15 +689,18 @@ fn person_span(text: &str, start: usize, end: usize, min_words: usize) -> Option
         let w = tok(text, t);
         let generation = matches!(
             w.trim_start_matches(','),
-            "Jr." | "Sr." | "JR." | "SR." | "II" | "III" | "IV"
+            "Jr." | "Sr." | "JR." | "SR." | "Jr" | "Sr" | "II" | "III" | "IV"
         );
-        if is_non_name(w) && !generation {
+        if is_non_name(w) && !generation && !is_particle(w) {
             break;
         }
         kept.push(t);
     }
     // A name starts and ends with a full word (a generational suffix may end it).
-    while kept.last().is_some_and(|&t| is_initial(tok(text, t))) {
+    while kept
+        .last()
+        .is_some_and(|&t| is_initial(tok(text, t)) || is_particle(tok(text, t)))
+    {
         kept.pop();
     }
     let (&(s, _), &(_, mut e)) = (kept.first()?, kept.last()?);
@@ -672,8 +718,43 @@ fn person_span(text: &str, start: usize, end: usize, min_words: usize) -> Option
         }
     }
     // Transcript speakers: "MR. SMITH:" ends the name at the colon.
-    let e = s + text[s..e].trim_end_matches([':', ';']).len();
+    let mut e = s + text[s..e].trim_end_matches([':', ';']).len();
+    // "Jr." keeps its dot (a bare-name match stops before it).
+    let w = &text[s..e];
+    if (w.ends_with(" Jr") || w.ends_with(" Sr") || w.ends_with(" JR") || w.ends_with(" SR"))
+        && text[e..].starts_with('.')
+    {
+        e += 1;
+    }
     (e > s).then_some((s, e))
+}
+
+/// Nouns of places named after people: a name run ending in (or followed by) one is the
+/// place, not the person.
+fn is_building_word(word: &str) -> bool {
+    matches!(
+        word.trim_end_matches(|c: char| !c.is_alphanumeric()),
+        "Courthouse"
+            | "Building"
+            | "Center"
+            | "Centre"
+            | "Library"
+            | "School"
+            | "Stadium"
+            | "Bridge"
+            | "Memorial"
+            | "Plaza"
+            | "Tower"
+            | "Airport"
+            | "Hospital"
+            | "COURTHOUSE"
+            | "BUILDING"
+    )
+}
+
+/// `St.` or `Ste.`, a surname particle inside a name (never its last word).
+fn is_particle(word: &str) -> bool {
+    matches!(word, "St." | "Ste.")
 }
 
 /// True for a word that cannot be part of a personal name (initials can).
@@ -700,11 +781,41 @@ fn name_core(word: &str) -> &str {
 }
 
 fn person(text: &str, start: usize, end: usize, confidence: f32, tier: Tier) -> Candidate {
+    let start = with_leading_initial(text, start);
     let normalized = collapse_whitespace(&text[start..end]);
     let mut c = Candidate::new(EntityKind::Person, start, end, normalized, confidence);
     c.tier = tier;
     c
 }
+/// `start`, moved back over an initial standing before the name as a word of its own on
+/// the same line (`R. Bruce Carlson`, `J. Michael Luttig`): the name patterns start with a
+/// full word, so the initial is added here. `U.S. Bank` is not touched (the initial
+/// follows a dot, not a space).
+fn with_leading_initial(text: &str, start: usize) -> usize {
+    let before = &text[..start];
+    let gap = before.trim_end_matches([' ', '\t']);
+    if gap.len() == before.len() {
+        return start;
+    }
+    let word_at = gap
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| c.is_whitespace() || c == '(')
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    let initial = &gap[word_at..];
+    // "Q." and "A." opening a transcript line mark a question and an answer.
+    let transcript_mark = matches!(initial, "Q." | "A.")
+        && text[..word_at]
+            .trim_end_matches([' ', '\t'])
+            .ends_with('\n');
+    if is_initial(initial) && !transcript_mark && !(word_at == 0 && matches!(initial, "Q." | "A."))
+    {
+        word_at
+    } else {
+        start
+    }
+}
+
 /// `A.` — a single capital followed by a dot.
 fn is_initial(word: &str) -> bool {
     let mut chars = word.chars();

@@ -34,7 +34,7 @@ const TOWN: &str = r"\p{Lu}[\p{L}'’\-]*(?:[ \t]+\p{Lu}[\p{L}'’\-]*){0,2}";
 static STREET_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
     let word = r"(?:\p{Lu}[\p{L}'’\-]*\.?|\d+(?:st|nd|rd|th|ST|ND|RD|TH))";
     let kind = r"(?i:(?:Street|Avenue|Boulevard|Road|Drive|Lane|Way|Place|Court|Plaza|Parkway|Square|Terrace|Highway|Circle|Center|Alley|Row|St|Ave|Blvd|Rd|Dr|Ln|Pl|Ct|Pkwy|Sq|Hwy)\b\.?)(?:,?[ \t]+(?:N\.W\.|S\.W\.|N\.E\.|S\.E\.|(?:NW|SW|NE|SE)\b))?";
-    let unit = r"(?:(?:,?[ \t]+|[ \t]*\r?\n[ \t]*)(?i:Suite|Ste\.|Floor|Fl\.|Unit|Room|Rm\.|Apt\.|Apartment)[ \t]*[A-Za-z0-9\-.]*[0-9A-Z][A-Za-z0-9\-]*|[ \t]+#[ \t]*[A-Za-z0-9\-]+|,?[ \t]+\d+(?:st|nd|rd|th)[ \t]+(?i:Floor))*";
+    let unit = r"(?:(?:,?[ \t]+|[ \t]*\r?\n[ \t]*)(?i:Suite|Ste\.|Floor|Fl\.|Unit|Room|Rm\.|Apt\.|Apartment)[ \t]*[A-Za-z0-9\-.]*[0-9A-Z][A-Za-z0-9\-]*|[ \t]+#[ \t]*[A-Za-z0-9\-]+|[ \t]*\r?\n[ \t]*\p{Lu}-?\d{2,5}\b|,?[ \t]+\d+(?:st|nd|rd|th)[ \t]+(?i:Floor))*";
     compile(&format!(
         r"\b(?:\d{{1,6}}|One|Two|Three)[ \t]*(?:\r?\n[ \t]*)?(?:(?:[NSEW]\.?[ \t]+)?(?:{word}[ \t]+){{1,4}}{kind}|Broadway){unit}(?:{tail}|,[ \t]*(?P<town>{TOWN}))?",
         tail = city_state_tail()

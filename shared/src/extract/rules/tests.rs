@@ -1020,3 +1020,109 @@ fn capitalised_names_in_captions_and_counsel_blocks_are_people() {
 fn the_court_alone_is_no_entity() {
     assert!(found("The Court finds that the Court has jurisdiction.").is_empty());
 }
+
+// ---------------------------------------------------------------------------------------
+// rules-4: organisations from the layout of address blocks, and the name shapes of real
+// court filings (the corpus in tests/corpus shows each; the texts here are made up).
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_firm_between_an_attorney_and_a_street_address_is_an_organisation() {
+    let text = "Mr. Walter P. Quill\nHarrow Mendel Pike & Stone\n410 W. Oak Street\nSuite 300\nDayton, OH 45402\n";
+    assert!(texts_of(text, Org).contains(&"Harrow Mendel Pike & Stone".to_string()));
+}
+
+#[test]
+fn upper_case_lines_under_an_email_and_over_an_address_are_one_organisation() {
+    let text = "JANE Q. ROE\njroe@example.org\nCENTER FOR TENANT\nJUSTICE OF\nWESTERN OREGON\n12 Pine Street\nPortland, OR 97201\n";
+    let orgs = texts_of(text, Org);
+    assert!(
+        orgs.contains(&"CENTER FOR TENANT\nJUSTICE OF\nWESTERN OREGON".to_string()),
+        "{orgs:?}"
+    );
+    assert_eq!(
+        normalized(text, Org, "CENTER FOR TENANT\nJUSTICE OF\nWESTERN OREGON"),
+        "CENTER FOR TENANT JUSTICE OF WESTERN OREGON"
+    );
+}
+
+#[test]
+fn an_organisation_line_may_end_where_the_street_number_starts() {
+    let text = "ana@example.org\nLEGAL AID SOCIETY OF\nNORTHERN OHIO 1223\nWest Sixth Street\nCleveland, OH 44113\n";
+    assert!(texts_of(text, Org).contains(&"LEGAL AID SOCIETY OF\nNORTHERN OHIO".to_string()));
+}
+
+#[test]
+fn a_lone_title_case_line_over_an_address_is_not_taken_without_a_person_above() {
+    // A recipient's own name line looks the same: without a person's line above it,
+    // nothing says it is an organisation.
+    let text = "Re: your letter\n\nWinston Abernathy\n22 Elm Road\nSalem, OR 97301\n";
+    assert!(texts_of(text, Org).is_empty(), "{:?}", found(text));
+}
+
+#[test]
+fn two_upper_case_words_over_an_address_are_a_person_not_an_organisation() {
+    let text = "Dear counsel\n\nDANA PRICE\n22 Elm Road\nSalem, OR 97301\n";
+    assert!(texts_of(text, Org).is_empty(), "{:?}", found(text));
+}
+
+#[test]
+fn a_name_ending_a_line_on_a_dangling_word_continues_on_the_next_line() {
+    let text = "v.\n\nJOHN DOE; DIRECTOR, OFFICE OF VETERANS'\nBENEFIT APPEALS; U.S. DEPARTMENT OF DEFENSE\n";
+    assert!(
+        texts_of(text, Org).contains(&"OFFICE OF VETERANS'\nBENEFIT APPEALS".to_string()),
+        "{:?}",
+        found(text)
+    );
+}
+
+#[test]
+fn a_generational_suffix_keeps_its_dot() {
+    let text = "cc:  Harold T. Beamish Jr.\n  Other Person\n";
+    assert!(texts_of(text, Person).contains(&"Harold T. Beamish Jr.".to_string()));
+}
+
+#[test]
+fn an_initial_before_a_given_name_belongs_to_the_name() {
+    let text = "cc:  T. Gregory Hammond\n";
+    assert_eq!(texts_of(text, Person), vec!["T. Gregory Hammond"]);
+}
+
+#[test]
+fn transcript_question_and_answer_marks_are_not_initials() {
+    let text = "Q. Did you see it?\nA. Tom Whitaker was there.\n";
+    assert_eq!(texts_of(text, Person), vec!["Tom Whitaker"]);
+}
+
+#[test]
+fn a_surname_with_saint_is_one_name() {
+    let text = "No. 21-50123\n\nMarguerite St. Clair,\n  Plaintiff—Appellant,\n  versus\n";
+    assert!(texts_of(text, Person).contains(&"Marguerite St. Clair".to_string()));
+}
+
+#[test]
+fn the_person_a_party_survives_is_a_person() {
+    let text = "ROSA KLEIN, survivor of Martin Klein; DIRECTOR, OFFICE OF PROGRAMS\n";
+    let people = texts_of(text, Person);
+    assert!(people.contains(&"ROSA KLEIN".to_string()), "{people:?}");
+    assert!(people.contains(&"Martin Klein".to_string()), "{people:?}");
+}
+
+#[test]
+fn an_upper_case_party_et_al_is_a_person_only_with_a_given_name() {
+    // (No role line below: that is another rule's cue.)
+    let people = texts_of("GEORGE HALVERSEN, et al.,\n", Person);
+    assert_eq!(people, vec!["GEORGE HALVERSEN"]);
+    let none = texts_of("NORTHWIND FREIGHT, et al.,\n", Person);
+    assert!(none.is_empty(), "{none:?}");
+}
+
+#[test]
+fn a_building_named_after_a_person_is_not_a_person() {
+    let text = "Clerk of Court\nHarriet P. Lowell Courthouse\n";
+    assert!(
+        !texts_of(text, Person).iter().any(|p| p.contains("Lowell")),
+        "{:?}",
+        found(text)
+    );
+}

@@ -1,0 +1,17 @@
+//! `resolve-entities`: the ResolveEntities task: mentions to canonical entities.
+//! The step is `lexpipe::pipeline::invoke(app, "resolve-entities", input)`; see `lexpipe_functions::step`.
+
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use lexpipe::stages::tasks;
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lexpipe_functions::init_tracing();
+    let app = lexpipe_functions::build_app().await?;
+    let app = &app;
+    run(service_fn(move |event: LambdaEvent<Value>| {
+        lexpipe_functions::step(app, tasks::RESOLVE_ENTITIES, event)
+    }))
+    .await
+}
