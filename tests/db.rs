@@ -200,8 +200,8 @@ async fn migrations_create_every_table_and_running_them_again_changes_nothing() 
     );
     let applied = count(&pool, "SELECT 1 FROM _sqlx_migrations WHERE success").await;
     // 0001_documents, 0002_queue, 0003_one_status_vocabulary, 0004_entity_kinds,
-    // 0005_textract_jobs: each applied once.
-    assert_eq!(applied, 5);
+    // 0005_textract_jobs, 0006_entity_relationships: each applied once.
+    assert_eq!(applied, 6);
     pool.close().await;
     db.drop_database().await;
 }
@@ -269,6 +269,68 @@ async fn enqueue_refuses_a_document_id_that_is_not_the_contents() {
 
     assert!(matches!(err, DbError::InvalidData(_)), "{err:?}");
     assert_eq!(count(&db.pool, "SELECT 1 FROM documents").await, 0);
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn relationships_the_llm_found_between_entities_are_stored_once_with_their_verb() {
+    // Arrange: a description relating e0 to e1 twice, once to a name no entity has.
+    let db = test_database().await;
+    let mut out = output("lease", "lease.pdf", 2, 2);
+    let rel = |predicate: &str, object: Option<&str>| lexpipe::model::EntityRelation {
+        subject: "Party 0".into(),
+        predicate: predicate.into(),
+        object: "Party 1".into(),
+        subject_entity: Some("e0".into()),
+        object_entity: object.map(String::from),
+    };
+    out.structured = Some(lexpipe::model::StructuredData {
+        document_type: "lease".into(),
+        model_version: "llm-p1-gpt-4o-mini-00000000".into(),
+        relationships: vec![
+            rel("leases to", Some("e1")),
+            rel("leases to", Some("e1")),
+            rel("sued", Some("e1")),
+            rel("knows", None),
+        ],
+        ..Default::default()
+    });
+
+    // Act: written twice, as a retry would.
+    let first = persist::persist_document(&db.pool, &out, None)
+        .await
+        .unwrap();
+    persist::persist_document(&db.pool, &out, None)
+        .await
+        .unwrap();
+
+    // Assert
+    let id = document_uuid(&out.content_sha256);
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT from_ref, to_ref, label FROM relationships \
+         WHERE document_id = $1 AND kind = 'entity_relation' ORDER BY label",
+    )
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            ("e0".into(), "e1".into(), "leases to".into()),
+            ("e0".into(), "e1".into(), "sued".into()),
+        ]
+    );
+    assert_eq!(
+        first.stored.relationships,
+        one_copy_of(&out).relationships + 2
+    );
+    let graph_labels = count(
+        &db.pool,
+        "SELECT 1 FROM relationships WHERE kind <> 'entity_relation' AND label <> ''",
+    )
+    .await;
+    assert_eq!(graph_labels, 0);
     db.drop_database().await;
 }
 

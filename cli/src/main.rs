@@ -6,6 +6,7 @@ mod bench_locks;
 mod bench_ocr;
 mod bench_pipeline;
 mod bench_ratelimit;
+mod bench_workload;
 mod html;
 mod queue_cmds;
 mod report;
@@ -186,6 +187,16 @@ enum BenchCommand {
         #[arg(long, default_value = "tests/corpus")]
         corpus: PathBuf,
     },
+    /// Paid LLM calls and dollars of three workloads (W1 a corpus, W2 the same files under
+    /// new names delivered twice, W3 a re-run after a resolution version bump), with the
+    /// caches on and off, against a fake OpenAI-compatible endpoint.
+    Workload {
+        #[arg(long)]
+        json: bool,
+        /// Simulated model time per LLM call.
+        #[arg(long, default_value_t = 300)]
+        llm_latency_ms: u64,
+    },
     /// Chunks/s and MB/s of text for the rule extractor, one thread, on a folder of PDFs.
     Extract {
         /// Folder of PDFs to read (the labelled corpus by default).
@@ -277,6 +288,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Bench {
             command: BenchCommand::Ocr { json, corpus },
         } => bench_ocr::run(config, json, &corpus).await,
+        Command::Bench {
+            command:
+                BenchCommand::Workload {
+                    json,
+                    llm_latency_ms,
+                },
+        } => bench_workload::run(config, json, llm_latency_ms).await,
         Command::Bench {
             command: BenchCommand::Extract { dir, json },
         } => bench_extract::run(&config, &dir, json),

@@ -154,6 +154,16 @@ pub fn print_summary(s: &Summary, out_dir: &Path) {
             s.documents_with_warnings
         );
     }
+    if s.usage.llm.calls + s.usage.llm.calls_avoided > 0 {
+        println!(
+            "llm tokens: {} in, {} out (${:.4}); {} not sent thanks to the caches (${:.4})",
+            s.usage.llm.units_in,
+            s.usage.llm.units_out,
+            s.usage.llm.usd,
+            s.usage.llm.units_avoided,
+            s.usage.llm.usd_avoided
+        );
+    }
     println!("output: {}", out_dir.display());
 }
 

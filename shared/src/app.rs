@@ -14,7 +14,9 @@ use std::time::{Duration, SystemTime};
 
 use crate::chunk::ChunkConfig;
 use crate::config::Config;
+use crate::cost::Meter;
 use crate::extract::RuleExtractor;
+use crate::llm::{Answer, JsonRequest, LlmClient, LlmError};
 use crate::redis::idempotency::Idempotency;
 use crate::redis::lock::Locks;
 use crate::redis::ratelimit::RateLimiter;
@@ -33,6 +35,8 @@ pub enum AppError {
     Database(#[from] crate::store::db::DbError),
     #[error("artefact store {location}: {message}")]
     Artefacts { location: String, message: String },
+    #[error("{0}")]
+    Llm(#[from] LlmError),
 }
 
 /// Choices a caller makes that are not settings: where artefacts go when
@@ -81,6 +85,9 @@ pub struct App {
     /// Where the persist step writes one JSON file per document, if anywhere.
     pub output_dir: Option<PathBuf>,
     pub extractor: Arc<RuleExtractor>,
+    /// The LLM endpoint's client, when `LEXPIPE_LLM_BASE_URL` is set; the steps ask it
+    /// through [`App::ask_llm`], which puts the cache and the shared limits in front.
+    pub llm: Option<Arc<LlmClient>>,
     pub chunking: ChunkConfig,
     /// Permits for CPU-bound work (PDF text extraction, chunking, entity extraction):
     /// as many as the machine has cores. More at once would not go faster, and every
@@ -178,8 +185,10 @@ impl App {
         } else {
             None
         };
+        let llm = LlmClient::new(&config.llm)?.map(Arc::new);
         let mut app = App::new(config, cache, artefacts);
         app.textract = textract;
+        app.llm = llm;
         app.redis = redis;
         app.redis_status = redis_status;
         app.limiter = limiter;
@@ -193,7 +202,8 @@ impl App {
 
     /// An app with only a cache and an artefact store, every other feature off: what
     /// tests and benchmarks that exercise the steps alone start from (set the other
-    /// fields as needed).
+    /// fields as needed). The LLM client is built when the configuration names an
+    /// endpoint (and left out, with a warning, if it cannot be built).
     pub fn new(config: Arc<Config>, cache: Arc<Cache>, artefacts: Arc<dyn BlobStore>) -> App {
         let chunking = ChunkConfig {
             min_chars: config.chunk.min_chars,
@@ -205,7 +215,15 @@ impl App {
             KeyBuilder::new(&config.env),
             config.rate_limit.clone(),
         ));
+        let llm = match LlmClient::new(&config.llm) {
+            Ok(client) => client.map(Arc::new),
+            Err(e) => {
+                tracing::warn!(error = %e, "no LLM client");
+                None
+            }
+        };
         App {
+            llm,
             redis: None,
             redis_status: RedisStatus::Disabled,
             cache,
@@ -235,6 +253,29 @@ impl App {
 }
 
 impl App {
+    /// The validated answer to `req` from the LLM, through the LLM response cache (single
+    /// flight, `LEXPIPE_CACHE_TTL_LLM_SECS`) and the shared rate limits; requests made and
+    /// avoided are recorded in `meter`.
+    ///
+    /// # Errors
+    /// No LLM is configured (as [`LlmError::Rejected`]), or the call failed.
+    pub async fn ask_llm(&self, req: &JsonRequest, meter: &Meter) -> Result<Answer, LlmError> {
+        let Some(llm) = &self.llm else {
+            return Err(LlmError::Rejected {
+                status: 0,
+                message: "no LLM endpoint is configured (set LEXPIPE_LLM_BASE_URL)".into(),
+            });
+        };
+        llm.complete(
+            &self.cache,
+            &self.limiter,
+            self.config.cache.ttl_llm,
+            req,
+            meter,
+        )
+        .await
+    }
+
     /// This app for one invocation that must finish by `deadline` (a clone: every
     /// client is shared).
     pub fn with_deadline(&self, deadline: SystemTime) -> App {

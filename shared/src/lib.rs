@@ -15,6 +15,10 @@
 //! - [`ocr`]: text of every page: the PDF text layer, which pages need image OCR and
 //!   why, Tesseract locally, Textract asynchronously in the cloud.
 //! - [`chunk`], [`extract`], [`resolve`]: the text-processing stages' pure logic.
+//! - [`llm`]: the OpenAI-compatible client behind the LLM response cache and the shared
+//!   rate limits, with its JSON-schema validator.
+//! - [`testing`]: fake paid APIs (a real HTTP server speaking the OpenAI protocol) for
+//!   tests and benchmarks.
 //! - [`eval`]: precision and recall of the extracted entities against labelled documents.
 //! - [`app`]: the composition root every entry point builds once from the config.
 //! - [`stages`]: each stage as a step, `run(app, Input) -> Output`, with its cache and
@@ -42,6 +46,7 @@ pub mod eval;
 pub mod extract;
 pub mod health;
 pub mod ingest;
+pub mod llm;
 pub mod model;
 pub mod ocr;
 pub mod pipeline;

@@ -348,8 +348,68 @@ pub struct StructuredData {
     /// Normalised amounts (`USD 1250000.00`), in order of first mention.
     pub amounts: Vec<String>,
     pub statutes: Vec<String>,
-    /// Name and version of what produced it (`rules-1`, later a model name).
+    /// Name and version of what produced it (`rules-1`, or `llm-p{prompt}-{model}-{settings}`).
     pub model_version: String,
+    /// The LLM's further findings (empty or absent with the rules alone).
+    /// Parties with their role (`plaintiff`, `defendant`, `lessor`, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub party_roles: Vec<PartyRole>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<String>,
+    /// ISO-8601 filing date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filing_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_dates: Vec<KeyDate>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_amounts: Vec<KeyAmount>,
+    /// Facts a reader needs, each with the page it is on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_facts: Vec<KeyFact>,
+    /// Relationships between entities, linked to the canonical entities they name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relationships: Vec<EntityRelation>,
+}
+
+/// A party and its role in the document.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PartyRole {
+    pub name: String,
+    pub role: String,
+}
+
+/// A date and what happens on it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct KeyDate {
+    pub date: String,
+    pub event: String,
+}
+
+/// An amount and what it is for.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct KeyAmount {
+    pub amount: String,
+    pub description: String,
+}
+
+/// A fact stated in the document, and the 1-based page it is on (when known).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct KeyFact {
+    pub fact: String,
+    pub page: Option<u32>,
+}
+
+/// `subject predicate object` between two named things (`Jane Roe` `represents` `Acme
+/// Corp.`), with the canonical entities (`e3`) the names resolve to, when they do.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct EntityRelation {
+    pub subject: String,
+    pub predicate: String,
+    pub object: String,
+    #[serde(default)]
+    pub subject_entity: Option<String>,
+    #[serde(default)]
+    pub object_entity: Option<String>,
 }
 
 /// Status of a document wherever it is recorded, in one vocabulary: PostgreSQL

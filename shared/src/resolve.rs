@@ -101,6 +101,104 @@ pub fn resolve(mentions: &[Mention]) -> Vec<CanonicalEntity> {
         .collect()
 }
 
+/// Similarity (Jaro-Winkler over lower-case names and aliases) from which two PERSON or ORG
+/// entities the rules kept apart are worth asking about.
+pub const AMBIGUOUS_SIMILARITY: f64 = 0.88;
+/// Most pairs put to an adjudicator per document.
+pub const MAX_AMBIGUOUS_PAIRS: usize = 20;
+
+/// Pairs of entities (indices into `entities`) of one kind, PERSON or ORG, that the rules
+/// did not join but whose names are close (`strsim` Jaro-Winkler at least
+/// [`AMBIGUOUS_SIMILARITY`] between some name or alias of each): `Acme Holding LLC` and
+/// `Acme Holdings LLC`, `Jon Smith` and `John Smith`. The closest first, at most
+/// [`MAX_AMBIGUOUS_PAIRS`].
+pub fn ambiguous_pairs(entities: &[CanonicalEntity]) -> Vec<(usize, usize)> {
+    let forms: Vec<Vec<String>> = entities
+        .iter()
+        .map(|e| {
+            std::iter::once(&e.name)
+                .chain(&e.aliases)
+                .map(|f| f.to_lowercase())
+                .collect()
+        })
+        .collect();
+    let mut pairs = Vec::new();
+    for i in 0..entities.len() {
+        for j in i + 1..entities.len() {
+            let (a, b) = (&entities[i], &entities[j]);
+            if a.kind != b.kind || !matches!(a.kind, EntityKind::Person | EntityKind::Org) {
+                continue;
+            }
+            let best = forms[i]
+                .iter()
+                .flat_map(|x| forms[j].iter().map(move |y| strsim::jaro_winkler(x, y)))
+                .fold(0.0, f64::max);
+            if best >= AMBIGUOUS_SIMILARITY {
+                pairs.push((best, i, j));
+            }
+        }
+    }
+    pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+    pairs
+        .into_iter()
+        .take(MAX_AMBIGUOUS_PAIRS)
+        .map(|(_, i, j)| (i, j))
+        .collect()
+}
+
+/// `entities` with the pairs (indices) joined, rebuilt and renumbered as [`resolve`]
+/// builds them (name, aliases, order by earliest mention). Pairs of different kinds are
+/// ignored.
+pub fn join_entities(
+    mentions: &[Mention],
+    entities: &[CanonicalEntity],
+    pairs: &[(usize, usize)],
+) -> Vec<CanonicalEntity> {
+    let mut sets = DisjointSets::new(entities.len());
+    for &(a, b) in pairs {
+        if a < entities.len() && b < entities.len() && entities[a].kind == entities[b].kind {
+            sets.union(a, b);
+        }
+    }
+    let index: HashMap<&str, usize> = mentions
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.id.as_str(), i))
+        .collect();
+    let mut members_of: BTreeMap<usize, (EntityKind, Vec<usize>)> = BTreeMap::new();
+    for (e, entity) in entities.iter().enumerate() {
+        let slot = members_of
+            .entry(sets.find(e))
+            .or_insert_with(|| (entity.kind, Vec::new()));
+        slot.1.extend(
+            entity
+                .mention_ids
+                .iter()
+                .filter_map(|id| index.get(id.as_str())),
+        );
+    }
+    let mut joined: Vec<(EntityKind, Vec<usize>)> = members_of
+        .into_values()
+        .filter(|(_, m)| !m.is_empty())
+        .map(|(kind, mut m)| {
+            m.sort_unstable();
+            (kind, m)
+        })
+        .collect();
+    joined.sort_by_key(|(_, members)| {
+        members
+            .iter()
+            .map(|&i| (mentions[i].start, i))
+            .min()
+            .expect("non-empty")
+    });
+    joined
+        .into_iter()
+        .enumerate()
+        .map(|(n, (kind, members))| entity(n, kind, &members, mentions))
+        .collect()
+}
+
 /// Mentions sharing a kind and a normalisation key.
 struct Group {
     kind: EntityKind,
@@ -583,6 +681,40 @@ mod tests {
             .iter()
             .map(|e| e.aliases.iter().map(String::as_str).collect())
             .collect()
+    }
+
+    #[test]
+    fn close_names_the_rules_kept_apart_are_candidates_and_joining_them_keeps_a_partition() {
+        let ms = of_kind(
+            EntityKind::Org,
+            &[
+                "Globex Inc.",
+                "Acme Holdings LLC",
+                "Acme Holding LLC",
+                "Initech",
+            ],
+        );
+        let entities = resolve(&ms);
+        assert_eq!(entities.len(), 4);
+        let pairs = ambiguous_pairs(&entities);
+        assert_eq!(pairs, vec![(1, 2)], "{entities:?}");
+        let joined = join_entities(&ms, &entities, &pairs);
+        assert_partition(&ms, &joined);
+        assert_eq!(
+            alias_sets(&joined),
+            vec![
+                vec!["Globex Inc."],
+                vec!["Acme Holding LLC", "Acme Holdings LLC"],
+                vec!["Initech"]
+            ]
+        );
+        assert_eq!(
+            joined[1].name, "Acme Holdings LLC",
+            "the longest form names it"
+        );
+        // Different kinds are never joined, nor are dates however alike.
+        let dates = of_kind(EntityKind::Date, &["2024-03-01", "2024-03-02"]);
+        assert!(ambiguous_pairs(&resolve(&dates)).is_empty());
     }
 
     fn assert_partition(mentions: &[Mention], entities: &[CanonicalEntity]) {

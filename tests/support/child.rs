@@ -5,6 +5,7 @@
 //!   lexpipe-test-child metrics <env> <hits> <misses>
 //!   lexpipe-test-child single-flight <env> <key-id> <tasks> <log-file>
 //!   lexpipe-test-child blob-roundtrip <location> <key>
+//!   lexpipe-test-child llm-calls <env> <base-url> <calls> <rpm> <tpm>
 
 use std::io::Write;
 use std::sync::Arc;
@@ -24,6 +25,16 @@ async fn main() {
             single_flight(&args[2], &args[3], args[4].parse().unwrap(), &args[5]).await
         }
         Some("blob-roundtrip") => blob_roundtrip(&args[2], &args[3]).await,
+        Some("llm-calls") => {
+            llm_calls(
+                &args[2],
+                &args[3],
+                args[4].parse().unwrap(),
+                &args[5],
+                &args[6],
+            )
+            .await
+        }
         _ => {
             eprintln!("usage: lexpipe-test-child metrics|single-flight|blob-roundtrip …");
             std::process::exit(2);
@@ -125,4 +136,44 @@ async fn blob_roundtrip(location: &str, key: &str) {
             std::process::exit(3);
         }
     }
+}
+
+/// `calls` distinct LLM requests at once, under the shared limits `rpm` and `tpm`, waiting
+/// at most 1.5 s for a grant. Prints `ok {answered} {rate_limited}`.
+async fn llm_calls(env: &str, base_url: &str, calls: usize, rpm: &str, tpm: &str) {
+    let cfg = config_with(
+        env,
+        &[
+            ("LEXPIPE_LLM_BASE_URL", base_url),
+            ("LEXPIPE_RL_LLM_REQUESTS_PER_MIN", rpm),
+            ("LEXPIPE_RL_LLM_TOKENS_PER_MIN", tpm),
+            ("LEXPIPE_RL_MAX_WAIT_MS", "1500"),
+            ("LEXPIPE_LLM_MAX_RETRIES", "0"),
+            ("LEXPIPE_LLM_MAX_TOKENS", "100"),
+        ],
+    );
+    let app = lexpipe_tests::app_for(&cfg).await;
+    let meter = lexpipe::cost::Meter::new(cfg.prices);
+    let asks = (0..calls).map(|i| {
+        let req = lexpipe::llm::JsonRequest {
+            messages: vec![
+                lexpipe::llm::Message::system("Answer with JSON."),
+                lexpipe::llm::Message::user(format!("call {i} of process {}", std::process::id())),
+            ],
+            schema_name: "probe".into(),
+            schema: serde_json::json!({"type": "object", "properties": {"ok": {"type": "boolean"}},
+                "required": ["ok"], "additionalProperties": false}),
+            prompt_version: 1,
+        };
+        let (app, meter) = (&app, &meter);
+        async move { app.ask_llm(&req, meter).await }
+    });
+    let results = futures::future::join_all(asks).await;
+    let answered = results.iter().filter(|r| r.is_ok()).count();
+    let limited = results
+        .iter()
+        .filter(|r| matches!(r, Err(e) if e.error_type() == "LlmRateLimited"))
+        .count();
+    assert_eq!(answered + limited, calls, "{results:?}");
+    println!("ok {answered} {limited}");
 }

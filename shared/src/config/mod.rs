@@ -3,8 +3,8 @@
 //! Every setting lexpipe reads lives here so that a missing or malformed value stops the
 //! process at start-up with an error naming the variable, instead of surfacing later as a
 //! confusing Redis, database or chunking failure. Secrets (`REDIS_URL`, `REDIS_PASSWORD`,
-//! `DATABASE_URL`) are held in [`Secret`] and never appear in `Debug` output, error
-//! messages or [`Config::describe`].
+//! `DATABASE_URL`, `OPENAI_API_KEY`) are held in [`Secret`] and never appear in `Debug`
+//! output, error messages or [`Config::describe`].
 //!
 //! ## Variables
 //!
@@ -67,6 +67,18 @@
 //! | `LEXPIPE_OCR_LANG` | `eng` | Tesseract languages, e.g. `eng+fra` |
 //! | `LEXPIPE_TEXTRACT_POLL_SECS` | `5` | wait between polls of a Textract job, and lifetime of a running job's cached status, 1 to 3600 s |
 //! | `LEXPIPE_TEXTRACT_STATUS_TTL_SECS` | `21600` (6 h) | lifetime of a finished Textract job's cached status, ≥ 1 s |
+//! | `LEXPIPE_LLM_BASE_URL` | none (no LLM) | OpenAI-compatible endpoint up to `/chat/completions`, e.g. `https://api.openai.com/v1` or `http://127.0.0.1:8080/v1` (vLLM, Ollama, llama.cpp); never shown in errors |
+//! | `OPENAI_API_KEY` | none (no `Authorization` header) | bearer token of the endpoint (secret: never logged, never in a cache key, value or error) |
+//! | `LEXPIPE_LLM_MODEL` | `gpt-4o-mini` | model name sent with every request; part of every LLM cache key |
+//! | `LEXPIPE_LLM_TEMPERATURE` | `0` | sampling temperature, 0 to 2, sent explicitly; part of the LLM cache key |
+//! | `LEXPIPE_LLM_TOP_P` | not sent | nucleus sampling, `0 < x ≤ 1`; part of the LLM cache key |
+//! | `LEXPIPE_LLM_SEED` | not sent | sampling seed; part of the LLM cache key |
+//! | `LEXPIPE_LLM_MAX_TOKENS` | `2048` | completion tokens per request, ≥ 1; part of the LLM cache key |
+//! | `LEXPIPE_LLM_TIMEOUT_MS` | `60000` | one request, connect to last byte, ≥ 1 ms; a timeout is retried |
+//! | `LEXPIPE_LLM_MAX_RETRIES` | `3` | retries after a 5xx, a timeout or a 429, 0 to 10 |
+//! | `LEXPIPE_LLM_RETRY_BASE_MS` | `500` | first backoff before a retry, doubled each time, with full jitter, ≥ 1 ms |
+//! | `LEXPIPE_LLM_ADJUDICATE` | `false` | ask the LLM whether PERSON/ORG entities with close names (Jaro-Winkler ≥ 0.88) that the rules kept apart are one; needs the base URL; part of the resolution cache key |
+//! | `LEXPIPE_EXTRACTOR` | `llm` when `LEXPIPE_LLM_BASE_URL` is set, else `rules` | entity and structured extraction: `rules` (offline), `llm`, or `both` (mentions merged); `llm`/`both` need the base URL |
 //! | `LEXPIPE_STATE_MACHINE_ARN` | none; **required** by the `ingest` function | the state machine `ingest` starts one execution of per document |
 //! | `LEXPIPE_EXECUTION_LEASE_SECS` | `21600` (6 h) | how long an execution started by `ingest` owns the document's queue row, 1 s to 1 year |
 //! | `LEXPIPE_HEALTH_STUCK_AFTER_SECS` | `3600` | `health` reports documents `running` for longer than this, ≥ 1 s |
@@ -82,8 +94,9 @@
 //! the parsing rules ([`ConfigError`], the private `Vars`). The settings of the adapters
 //! that have their own knobs live in submodules, one per adapter, and are re-exported
 //! here: [`DatabaseConfig`] (`database.rs`), [`RateLimitConfig`] with [`Limit`] and
-//! [`LocalShare`] (`rate_limit.rs`), [`IdempotencyConfig`] (`idempotency.rs`) and
-//! [`StateConfig`] (`state.rs`). Configuration depends on no adapter: the adapters
+//! [`LocalShare`] (`rate_limit.rs`), [`IdempotencyConfig`] (`idempotency.rs`),
+//! [`StateConfig`] (`state.rs`), [`PriceConfig`] (`prices.rs`) and [`LlmConfig`]
+//! (`llm.rs`). Configuration depends on no adapter: the adapters
 //! (`store::db`, `redis::ratelimit`, `redis::idempotency`, `redis::state`) take these
 //! types and re-export them for their callers.
 
@@ -95,6 +108,7 @@ use url::Url;
 mod cloud;
 mod database;
 mod idempotency;
+mod llm;
 mod ocr;
 mod prices;
 mod rate_limit;
@@ -104,6 +118,7 @@ mod state;
 pub use cloud::CloudConfig;
 pub use database::DatabaseConfig;
 pub use idempotency::IdempotencyConfig;
+pub use llm::{DEFAULT_MODEL, ExtractorChoice, LlmConfig};
 pub use ocr::{OcrConfig, OcrEngineChoice};
 pub use prices::PriceConfig;
 pub use rate_limit::{Limit, LocalShare, RateLimitConfig};
@@ -401,6 +416,9 @@ pub struct Config {
     pub prices: PriceConfig,
     /// Image OCR: engine, tools, Textract polling (`LEXPIPE_OCR_*`, `LEXPIPE_TEXTRACT_*`).
     pub ocr: OcrConfig,
+    /// The LLM endpoint and the extractor choice (`LEXPIPE_LLM_*`, `OPENAI_API_KEY`,
+    /// `LEXPIPE_EXTRACTOR`).
+    pub llm: LlmConfig,
     /// The AWS shape: state machine, execution lease, health threshold, metrics.
     pub cloud: CloudConfig,
 }
@@ -472,6 +490,7 @@ impl Config {
         let state = StateConfig::from_vars(&vars.get)?;
         let prices = PriceConfig::from_vars(&vars.get)?;
         let ocr = OcrConfig::from_vars(&vars.get)?;
+        let llm = LlmConfig::from_vars(&vars.get)?;
         let cloud = CloudConfig::from_vars(&vars.get)?;
         Ok(Config {
             stage,
@@ -486,6 +505,7 @@ impl Config {
             state,
             prices,
             ocr,
+            llm,
             cloud,
         })
     }

@@ -1,6 +1,8 @@
-//! Entity extraction. The rule-based extractor is the offline default; an LLM-backed one
-//! comes with the LLM client.
+//! Entity extraction. The rule-based extractor ([`rules`]) is the offline default; the
+//! LLM one ([`llm`]: prompt, schema, span location) asks the endpoint of [`crate::llm`];
+//! `LEXPIPE_EXTRACTOR=both` merges the two.
 
+pub mod llm;
 pub mod rules;
 
 pub use rules::RuleExtractor;

@@ -221,6 +221,7 @@ pub mod errors {
         v.extend(RATE_LIMIT_ALL);
         v.extend(crate::store::db::error_types::ALL);
         v.extend(crate::redis::idempotency::error_types::ALL);
+        v.extend(crate::llm::error_types::ALL);
         v
     }
 
@@ -242,6 +243,7 @@ pub mod errors {
             crate::redis::idempotency::error_types::SUPERSEDED,
         ]
         .contains(&name)
+            || crate::llm::error_types::RETRYABLE.contains(&name)
     }
 }
 
@@ -297,6 +299,13 @@ pub enum StageError {
     /// ended it (the step's own, or one the state machine raised).
     #[error("{cause}")]
     Execution { error: String, cause: String },
+    /// The LLM gave no usable answer for `scope` (a chunk, or the document): unavailable or
+    /// rate limited (retryable), or refused or invalid twice (terminal).
+    #[error("LLM failed on {scope}: {source}")]
+    Llm {
+        scope: String,
+        source: crate::llm::LlmError,
+    },
     /// A failure injected through [`StageHooks`] (fault injection in tests and drills).
     /// Terminal, so that the state machine does not retry it away.
     #[error("stage {stage} failed: {message}")]
@@ -337,6 +346,7 @@ impl StageError {
             StageError::InvalidInput { .. } => errors::INVALID_INPUT,
             StageError::Injected { .. } => errors::INJECTED_FAILURE,
             StageError::ContentChanged { .. } => errors::CONTENT_CHANGED,
+            StageError::Llm { source, .. } => source.error_type(),
         }
     }
 
@@ -430,6 +440,20 @@ mod tests {
                     waited: std::time::Duration::from_secs(1),
                 },
             )),
+            StageError::Llm {
+                scope: "chunk c0".into(),
+                source: crate::llm::LlmError::Unavailable {
+                    attempts: 4,
+                    message: "HTTP 500".into(),
+                },
+            },
+            StageError::Llm {
+                scope: "chunk c0".into(),
+                source: crate::llm::LlmError::InvalidResponse {
+                    schema: "entities".into(),
+                    problem: "not JSON".into(),
+                },
+            },
         ];
         for e in &samples {
             assert!(
@@ -445,6 +469,8 @@ mod tests {
         assert!(samples[11].is_retryable(), "a throttled call is retried");
         assert!(!samples[12].is_retryable(), "a failed job is terminal");
         assert!(samples[13].is_retryable(), "a busy limit is retried");
+        assert!(samples[14].is_retryable(), "an unavailable LLM is retried");
+        assert!(!samples[15].is_retryable(), "an invalid answer is not");
     }
 
     #[test]

@@ -300,8 +300,17 @@ pub async fn run(
         let report = persist_document(pool, out, fencing_token).await?;
         return Ok(PersistOutcome::Written { report });
     };
+    // An LLM-described document names its model, prompt and settings too, so that
+    // switching the extractor writes anew instead of meeting the rules' record.
+    let llm = out
+        .structured
+        .as_ref()
+        .map(|s| s.model_version.as_str())
+        .filter(|v| v.starts_with("llm-"))
+        .map(|v| format!(".{v}"))
+        .unwrap_or_default();
     let key = format!(
-        "{}:{}:{}",
+        "{}:{}:{}{llm}",
         out.document_uuid,
         out.content_sha256,
         pipeline_version()

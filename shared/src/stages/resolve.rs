@@ -3,13 +3,20 @@
 //! so an unchanged document is not resolved again. The artefact
 //! (`processed/{sha}/resolution-r{RESOLVER_VERSION}-{context}.json.zst`) holds both the
 //! placed mentions and the entities.
+//!
+//! With `LEXPIPE_LLM_ADJUDICATE`, PERSON/ORG entities the rules kept apart whose names are
+//! close by Jaro-Winkler ([`crate::resolve::ambiguous_pairs`]) are put to the LLM in one
+//! call, and those it calls the same are joined; the adjudicator (prompt, model, settings)
+//! is then part of the context hash, so the cache and artefact keys change with it.
 
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
+use crate::cost::{Ledger, Meter};
+use crate::extract::llm as llm_extract;
 use crate::model::{CanonicalEntity, Chunk, Mention};
 use crate::redis::{CacheSpec, KeyPart};
-use crate::resolve::{RESOLVER_VERSION, resolve};
+use crate::resolve::{RESOLVER_VERSION, ambiguous_pairs, join_entities, resolve};
 use crate::text::sha256_hex;
 
 use super::artefact;
@@ -53,6 +60,20 @@ pub struct Output {
     pub mentions: usize,
     pub entities: usize,
     pub work: Work,
+    /// LLM calls made and avoided (adjudication).
+    #[serde(default, skip_serializing_if = "Ledger::is_empty")]
+    pub usage: Ledger,
+}
+
+/// `adjudicate-p{prompt}-{model}-{settings}` when the LLM adjudicates ambiguous entities.
+pub fn adjudicator_id(app: &App) -> Option<String> {
+    let llm = app.llm.as_ref().filter(|_| app.config.llm.adjudicate)?;
+    Some(format!(
+        "adjudicate-p{}-{}-{}",
+        llm_extract::ADJUDICATION_PROMPT_VERSION,
+        llm.model(),
+        llm.settings_id()
+    ))
 }
 
 /// The artefact: mentions placed in the document and the entities they resolve to.
@@ -102,7 +123,12 @@ pub async fn run(app: &App, input: Input) -> Result<Output, StageError> {
         }
     }
     let mentions = entities::place_mentions(&per_chunk);
-    let ctx = context_hash(&mentions);
+    let adjudicator = adjudicator_id(app);
+    let ctx = match &adjudicator {
+        None => context_hash(&mentions),
+        Some(id) => sha256_hex(format!("{}\n{id}", context_hash(&mentions))),
+    };
+    let meter = Meter::new(app.config.prices);
     let spec = CacheSpec {
         namespace: NAMESPACE,
         key: app.cache.keys().key(
@@ -118,7 +144,20 @@ pub async fn run(app: &App, input: Input) -> Result<Output, StageError> {
         &format!("resolution-r{RESOLVER_VERSION}-{}", &ctx[..16]),
     );
     let produced = artefact::produce(app, &key, Some(&spec), || async {
-        let entities = resolve(&mentions);
+        let mut entities = resolve(&mentions);
+        let pairs = ambiguous_pairs(&entities);
+        if adjudicator.is_some() && !pairs.is_empty() {
+            let req = llm_extract::adjudication_request(&entities, &pairs);
+            let answer = app
+                .ask_llm(&req, &meter)
+                .await
+                .map_err(|e| StageError::Llm {
+                    scope: "the entity resolution".into(),
+                    source: e,
+                })?;
+            let same = llm_extract::same_pairs(&answer.value, &pairs);
+            entities = join_entities(&mentions, &entities, &same);
+        }
         Ok(Resolution {
             mentions: mentions.clone(),
             entities,
@@ -130,5 +169,6 @@ pub async fn run(app: &App, input: Input) -> Result<Output, StageError> {
         mentions: produced.value.mentions.len(),
         entities: produced.value.entities.len(),
         work: Work::one(produced.reused),
+        usage: meter.ledger(),
     })
 }

@@ -1,13 +1,19 @@
 //! `extract-structured`: document metadata — type, court, case numbers, parties, dates,
 //! amounts, statutes — drawn by rules from the resolved entities and the first page's
-//! wording. The LLM issue adds per-chunk facts and relationships with a model version
-//! in the key; until then `model_version` is `rules-{VERSION}`. The artefact is
-//! `processed/{sha}/structured-rules-{VERSION}-{lineage}.json.zst`.
+//! wording; with the LLM on (`LEXPIPE_EXTRACTOR=llm|both`), one LLM call per document adds
+//! parties with roles, judge, filing and key dates, amounts, key facts with pages and
+//! relationships between canonical entities ([`crate::extract::llm`]). `model_version` is
+//! `rules-{VERSION}` or `llm-p{prompt}-{model}-{settings}`, and is in the artefact
+//! (`processed/{sha}/structured-{model_version}-{lineage}.json.zst`) and cache keys, so
+//! that a model change misses.
 
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
+use crate::cost::{Ledger, Meter};
+use crate::extract::llm as llm_extract;
 use crate::model::{CanonicalEntity, EntityKind, Mention, OcrResult, StructuredData};
+use crate::redis::{CacheSpec, KeyPart};
 
 use super::artefact;
 use super::resolve::Resolution;
@@ -31,33 +37,94 @@ pub struct Output {
     pub artefact: String,
     pub document_type: String,
     pub work: Work,
+    /// LLM calls made and avoided.
+    #[serde(default, skip_serializing_if = "Ledger::is_empty")]
+    pub usage: Ledger,
 }
 
-/// Draws the document's metadata.
+/// Namespace of cached document descriptions.
+pub const NAMESPACE: &str = "structured";
+/// Bump when the stored shape changes.
+pub const SCHEMA: u32 = 1;
+
+/// `llm-p{prompt}-{model}-{settings}` of the LLM description, when the LLM is asked.
+pub fn llm_model_version(app: &App) -> Option<String> {
+    let llm = app
+        .llm
+        .as_ref()
+        .filter(|_| app.config.llm.extractor.uses_llm())?;
+    Some(format!(
+        "llm-p{}-{}-{}",
+        llm_extract::STRUCTURED_PROMPT_VERSION,
+        llm.model_slug(),
+        llm.settings_id()
+    ))
+}
+
+/// Draws the document's metadata: by the rules, then, when the LLM is on, one LLM call
+/// per document laid over them (cached under `structured:v1:{sha}:{inputs}:{model
+/// version}`, so that another model or prompt misses).
 ///
 /// # Errors
-/// An artefact is missing; the blob store failed.
+/// An artefact is missing; the blob store failed; the LLM failed ([`StageError::Llm`]).
 #[tracing::instrument(skip_all, fields(document_uuid = %input.document.document_uuid, stage = "extract_structured"))]
 pub async fn run(app: &App, input: Input) -> Result<Output, StageError> {
     input.document.validate()?;
     let ocr_key = input.ocr.required("ocr")?;
     let res_key = input.resolution.required("resolution")?;
-    let lineage = artefact::lineage(&[&ocr_key, &res_key]);
-    let key = artefact::key(
-        &input.document.content_sha256,
-        &format!("structured-rules-{VERSION}-{lineage}"),
-    );
-    let produced = artefact::produce(app, &key, None, || async {
+    let sha = &input.document.content_sha256;
+    let model_version = llm_model_version(app);
+    // With the LLM, the exact model name joins the lineage (the version carries only a
+    // file-safe slug of it); the rules' keys are as they always were.
+    let mut parts = vec![ocr_key.as_str(), res_key.as_str()];
+    if let Some(llm) = app.llm.as_ref().filter(|_| model_version.is_some()) {
+        parts.push(llm.model());
+    }
+    let lineage = artefact::lineage(&parts);
+    let engine = model_version
+        .clone()
+        .unwrap_or_else(|| format!("rules-{VERSION}"));
+    let key = artefact::key(sha, &format!("structured-{engine}-{lineage}"));
+    let spec = model_version.as_ref().map(|mv| CacheSpec {
+        namespace: NAMESPACE,
+        key: app.cache.keys().key(
+            NAMESPACE,
+            SCHEMA,
+            &[KeyPart::Digest(sha), KeyPart::Id(&lineage), KeyPart::Id(mv)],
+        ),
+        schema: SCHEMA,
+        ttl: app.config.cache.ttl_llm,
+    });
+    let meter = Meter::new(app.config.prices);
+    let produced = artefact::produce(app, &key, spec.as_ref(), || async {
         let ocr: OcrResult = artefact::load(app, &ocr_key).await?;
         let res: Resolution = artefact::load(app, &res_key).await?;
         let first_page = ocr.pages.first().map(|p| p.text.as_str()).unwrap_or("");
-        Ok(from_rules(first_page, &res.mentions, &res.entities))
+        let rules = from_rules(first_page, &res.mentions, &res.entities);
+        let Some(mv) = model_version.clone() else {
+            return Ok(rules);
+        };
+        let req = llm_extract::structured_request(&ocr.pages, &res.entities);
+        let answer = app
+            .ask_llm(&req, &meter)
+            .await
+            .map_err(|e| StageError::Llm {
+                scope: "the document".into(),
+                source: e,
+            })?;
+        Ok(llm_extract::apply_structured(
+            rules,
+            &answer.value,
+            &res.entities,
+            mv,
+        ))
     })
     .await?;
     Ok(Output {
         artefact: key,
         document_type: produced.value.document_type.clone(),
         work: Work::one(produced.reused),
+        usage: meter.ledger(),
     })
 }
 
@@ -142,6 +209,7 @@ pub fn from_rules(
         amounts: ordered(EntityKind::Money),
         statutes: ordered(EntityKind::Statute),
         model_version: format!("rules-{VERSION}"),
+        ..StructuredData::default()
     }
 }
 

@@ -76,6 +76,9 @@ pub mod relationship {
     pub const MENTION_CANONICAL: &str = "mention_canonical";
     /// Chunk id → the id of the chunk after it.
     pub const NEXT_CHUNK: &str = "next_chunk";
+    /// Canonical entity id → canonical entity id, labelled with the verb structured
+    /// extraction found between them (`represents`).
+    pub const ENTITY_RELATION: &str = "entity_relation";
 }
 
 /// The output as column arrays, checked before the database is touched.
@@ -107,6 +110,8 @@ struct Rows {
     rel_kinds: Vec<&'static str>,
     rel_from: Vec<String>,
     rel_to: Vec<String>,
+    /// Empty for graph edges; the verb of an entity relation.
+    rel_labels: Vec<String>,
 }
 
 impl Rows {
@@ -210,6 +215,7 @@ fn rows_of(out: &DocumentOutput) -> Result<Rows, DbError> {
         rel_kinds: Vec::new(),
         rel_from: Vec::new(),
         rel_to: Vec::new(),
+        rel_labels: Vec::new(),
     };
     let mut edges: Vec<(&'static str, &str, &str)> = Vec::new();
 
@@ -242,6 +248,22 @@ fn rows_of(out: &DocumentOutput) -> Result<Rows, DbError> {
         rows.rel_kinds.push(kind);
         rows.rel_from.push(from.to_owned());
         rows.rel_to.push(to.to_owned());
+        rows.rel_labels.push(String::new());
+    }
+    // Relations structured extraction linked to two entities of this document, each once.
+    let entity_ids: HashSet<&str> = out.entities.iter().map(|e| e.id.as_str()).collect();
+    let mut seen_relations = HashSet::new();
+    for r in out.structured.iter().flat_map(|s| &s.relationships) {
+        if let (Some(from), Some(to)) = (&r.subject_entity, &r.object_entity)
+            && entity_ids.contains(from.as_str())
+            && entity_ids.contains(to.as_str())
+            && seen_relations.insert((from, to, &r.predicate))
+        {
+            rows.rel_kinds.push(relationship::ENTITY_RELATION);
+            rows.rel_from.push(from.clone());
+            rows.rel_to.push(to.clone());
+            rows.rel_labels.push(r.predicate.clone());
+        }
     }
 
     for c in chunks {
@@ -407,13 +429,16 @@ async fn delete_stale(
     let id = rows.document_id;
     let relationships = sqlx::query(
         "DELETE FROM relationships r WHERE r.document_id = $1 AND NOT EXISTS ( \
-             SELECT 1 FROM UNNEST($2::text[], $3::text[], $4::text[]) AS n(kind, from_ref, to_ref) \
-             WHERE n.kind = r.kind AND n.from_ref = r.from_ref AND n.to_ref = r.to_ref)",
+             SELECT 1 FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[]) \
+                 AS n(kind, from_ref, to_ref, label) \
+             WHERE n.kind = r.kind AND n.from_ref = r.from_ref AND n.to_ref = r.to_ref \
+                 AND n.label = r.label)",
     )
     .bind(id)
     .bind(&rows.rel_kinds)
     .bind(&rows.rel_from)
     .bind(&rows.rel_to)
+    .bind(&rows.rel_labels)
     .execute(&mut **tx)
     .await?
     .rows_affected();
@@ -545,14 +570,15 @@ async fn upsert(tx: &mut Transaction<'_, Postgres>, rows: &Rows) -> Result<RowCo
     .await?
     .rows_affected();
     let relationships = sqlx::query(
-        "INSERT INTO relationships (document_id, kind, from_ref, to_ref) \
-         SELECT $1::uuid, n.* FROM UNNEST($2::text[], $3::text[], $4::text[]) AS n \
+        "INSERT INTO relationships (document_id, kind, from_ref, to_ref, label) \
+         SELECT $1::uuid, n.* FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[]) AS n \
          ON CONFLICT DO NOTHING",
     )
     .bind(id)
     .bind(&rows.rel_kinds)
     .bind(&rows.rel_from)
     .bind(&rows.rel_to)
+    .bind(&rows.rel_labels)
     .execute(&mut **tx)
     .await?
     .rows_affected();
