@@ -6,8 +6,10 @@
 //! PostgreSQL database. The documents enter as they do on AWS: an S3 notification invokes
 //! `ingest`, which starts one named execution per document. The samples then come out of
 //! that run exactly as they come out of the local runner (`lexpipe process`, our own ASL
-//! interpreter) on the same objects: every row of every result table is compared. A file
-//! that is not a PDF reaches `mark-failed`, with its error recorded in PostgreSQL.
+//! interpreter) on the same objects: every row of every result table is compared. Entities
+//! come from the rules and from an LLM (the fake OpenAI-compatible server of
+//! `lexpipe::testing`), and both engines make the same LLM calls. A file that is not a PDF
+//! reaches `mark-failed`, with its error recorded in PostgreSQL.
 //!
 //! The test starts and stops everything it needs.
 
@@ -82,6 +84,15 @@ async fn the_samples_come_out_of_moto_step_functions_exactly_as_out_of_the_local
     let machine_name = format!("lexpipe-conformance-{suffix}");
     let machine_arn = format!("arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:{machine_name}");
     let logs = tempfile::tempdir().unwrap();
+    // Entities from the rules and from the LLM (a fake OpenAI-compatible endpoint): the
+    // paid path runs through the functions too.
+    let llm = lexpipe::testing::fake_llm::FakeLlm::start().await;
+    let llm_url = llm.base_url();
+    let llm_settings: [(&str, &str); 3] = [
+        ("LEXPIPE_LLM_BASE_URL", llm_url.as_str()),
+        ("LEXPIPE_EXTRACTOR", "both"),
+        ("OPENAI_API_KEY", "sk-conformance-test-key"),
+    ];
     let function_env: Vec<(String, String)> = [
         ("REDIS_URL", redis_url()),
         ("LEXPIPE_ENV", cloud_env.clone()),
@@ -97,6 +108,11 @@ async fn the_samples_come_out_of_moto_step_functions_exactly_as_out_of_the_local
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
+    .chain(
+        llm_settings
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    )
     .collect();
     let moto = MotoServer::start_running_functions(&functions(), &function_env, logs.path());
     let s3 = moto.client();
@@ -147,7 +163,16 @@ async fn the_samples_come_out_of_moto_step_functions_exactly_as_out_of_the_local
     // folder and database, so that it shares nothing with the first run.
     let artefacts = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let app = local_app(&moto, &bucket, &local_env, &local_db, artefacts.path()).await;
+    let calls_on_step_functions = llm.requests();
+    let app = local_app(
+        &moto,
+        &bucket,
+        &local_env,
+        &local_db,
+        artefacts.path(),
+        &llm_settings,
+    )
+    .await;
     let sources: Vec<String> = keys.iter().map(|k| format!("s3://{bucket}/{k}")).collect();
     let opts = RunOptions {
         out_dir: out.path().to_path_buf(),
@@ -194,6 +219,11 @@ async fn the_samples_come_out_of_moto_step_functions_exactly_as_out_of_the_local
         failed_output.contains("NotPdf"),
         "the execution's error carries the original name: {failed_output}"
     );
+
+    // Both engines asked the LLM the same questions (they share no cache).
+    assert!(calls_on_step_functions > 0, "the functions called the LLM");
+    assert_eq!(summary.api_calls.llm.made, calls_on_step_functions);
+    assert_eq!(llm.requests(), 2 * calls_on_step_functions);
 
     // The samples are identical, row for row, to the local runner's.
     assert_eq!(
@@ -417,14 +447,14 @@ async fn local_app(
     env: &str,
     db: &TestDb,
     artefacts: &std::path::Path,
+    settings: &[(&str, &str)],
 ) -> App {
-    let config = config_with(
-        env,
-        &[
-            ("DATABASE_URL", db.url.as_str()),
-            ("DATABASE_MAX_CONNECTIONS", "3"),
-        ],
-    );
+    let mut vars = vec![
+        ("DATABASE_URL", db.url.as_str()),
+        ("DATABASE_MAX_CONNECTIONS", "3"),
+    ];
+    vars.extend_from_slice(settings);
+    let config = config_with(env, &vars);
     let mut app = App::build(
         config,
         lexpipe::app::AppOptions {
