@@ -17,7 +17,7 @@ use lexpipe_tests::aws::{SAMPLE_BUCKET, World, event_file, events_dir};
 use serde_json::{Value, json};
 
 /// The key of `events/ingest.json`, decoded.
-const SAMPLE_KEY: &str = "incoming/Court Order – Müller v. État.pdf";
+const SAMPLE_KEY: &str = "uploads/Court Order – Müller v. État.pdf";
 
 fn updating() -> bool {
     std::env::var("LEXPIPE_UPDATE_EVENTS").is_ok_and(|v| v == "1")

@@ -17,7 +17,7 @@ use crate::moto::MotoServer;
 use crate::pg::{TestDb, test_database};
 
 /// The bucket name the sample events use; tests put theirs in its place.
-pub const SAMPLE_BUCKET: &str = "lexpipe-dev-uploads";
+pub const SAMPLE_BUCKET: &str = "lexpipe-dev-123456789012-documents";
 
 /// Everything one test of the AWS shape needs; [`World::cleanup`] at the end.
 pub struct World {
