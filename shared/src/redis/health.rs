@@ -148,3 +148,62 @@ fn judge(r: &mut HealthReport) {
         r.status = Status::Degraded;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn judged(policy: &str, maxmemory: u64, used: u64) -> HealthReport {
+        let mut r = HealthReport {
+            status: Status::Healthy,
+            reachable: true,
+            address: "127.0.0.1:6379".into(),
+            redis_version: Some("7.0.15".into()),
+            ping_ms_p50: Some(0.2),
+            ping_ms_max: Some(0.5),
+            used_memory_bytes: Some(used),
+            maxmemory_bytes: Some(maxmemory),
+            memory_used_ratio: (maxmemory > 0).then(|| used as f64 / maxmemory as f64),
+            eviction_policy: Some(policy.into()),
+            evicted_keys: Some(0),
+            server_hit_rate: None,
+            cache: Vec::new(),
+            problems: Vec::new(),
+        };
+        judge(&mut r);
+        r
+    }
+
+    #[test]
+    fn noeviction_with_room_to_spare_is_healthy() {
+        let r = judged("noeviction", 1 << 30, 1 << 20);
+        assert_eq!(r.status, Status::Healthy, "{:?}", r.problems);
+    }
+
+    #[test]
+    fn an_evicting_policy_is_degraded_because_it_may_evict_locks_and_state() {
+        for policy in [
+            "volatile-lru",
+            "volatile-ttl",
+            "allkeys-lru",
+            "allkeys-random",
+        ] {
+            let r = judged(policy, 1 << 30, 1 << 20);
+            assert_eq!(r.status, Status::Degraded, "{policy}");
+            assert!(r.problems[0].contains(policy), "{:?}", r.problems);
+            assert!(r.problems[0].contains("use noeviction"), "{:?}", r.problems);
+        }
+    }
+
+    #[test]
+    fn without_a_memory_limit_the_policy_does_not_matter() {
+        assert_eq!(judged("allkeys-lru", 0, 1 << 20).status, Status::Healthy);
+    }
+
+    #[test]
+    fn a_nearly_full_noeviction_redis_is_degraded_by_its_memory() {
+        let r = judged("noeviction", 100, 95);
+        assert_eq!(r.status, Status::Degraded);
+        assert!(r.problems[0].starts_with("memory 95%"), "{:?}", r.problems);
+    }
+}
