@@ -28,16 +28,21 @@ case "$arch" in
   arm64) target=aarch64-unknown-linux-gnu ;;
   *) echo "cannot read Globals.Function.Architectures from $template (got '$arch')" >&2; exit 1 ;;
 esac
-echo "== cargo lambda build --release ($arch)"
+echo "== cargo lambda build --profile lambda ($arch)"
 # Binaries named in the template, each built from the functions crate.
 mapfile -t bins < <(sed -n 's/^        Binary: \(.*\)$/\1/p' "$template")
 args=()
 for b in "${bins[@]}"; do args+=(--bin "$b"); done
+# The `lambda` profile of Cargo.toml (release, opt-level s, thin LTO, stripped, panics
+# unwind); --disable-optimizations keeps cargo-lambda from putting its own release settings
+# (among them panic = "abort") over it.
+build=(cargo lambda build --profile lambda --disable-optimizations -p lexpipe-functions)
 if [[ "$target" == "$(rustc -vV | sed -n 's/^host: //p')" ]]; then
-  # The host's glibc is what provided.al2023 has; no cross compiler needed.
-  cargo lambda build --release --compiler cargo -p lexpipe-functions "${args[@]}"
+  # Linked by the host's toolchain, no cross compiler needed; the binaries must not need a
+  # newer glibc than provided.al2023's 2.34 (checked below).
+  "${build[@]}" --compiler cargo "${args[@]}"
 else
-  cargo lambda build --release --target "$target" -p lexpipe-functions "${args[@]}"
+  "${build[@]}" --target "$target" "${args[@]}"
 fi
 echo "== bootstrap sizes"
 for b in "${bins[@]}"; do
@@ -46,7 +51,11 @@ for b in "${bins[@]}"; do
   size=$(stat -c %s "$f")
   awk -v b="$b" -v s="$size" 'BEGIN { printf "%-20s %6.1f MB\n", b, s / 1000000 }'
   if ((size > 15000000)); then
-    echo "$b is over the 15 MB target" >&2
+    echo "   $b is over the 15 MB target" >&2
+  fi
+  newest=$(objdump -T "$f" | grep -o 'GLIBC_[0-9.]*' | sort -V | tail -1)
+  if [[ "$(printf '%s\n' "$newest" GLIBC_2.34 | sort -V | tail -1)" != GLIBC_2.34 ]]; then
+    echo "$b needs $newest; provided.al2023 has GLIBC_2.34" >&2
     exit 1
   fi
 done
