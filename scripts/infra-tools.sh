@@ -26,7 +26,7 @@ missing=()
 for spec in "${PIP_SPECS[@]}"; do
   name="${spec%%==*}"
   want="${spec##*==}"
-  have="$("$INFRA_VENV/bin/pip" show "$name" 2>/dev/null | sed -n 's/^Version: //p')"
+  have="$({ "$INFRA_VENV/bin/pip" show "$name" 2>/dev/null || true; } | sed -n 's/^Version: //p')"
   [[ "$have" == "$want" ]] || missing+=("$spec")
 done
 if ((${#missing[@]})); then
