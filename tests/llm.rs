@@ -10,8 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lexpipe::app::{App, AppOptions};
-use lexpipe::config::BlobLocation;
+use lexpipe::app::App;
 use lexpipe::cost::Meter;
 use lexpipe::llm::{JsonRequest, LlmError, Message};
 use lexpipe::model::DocumentOutput;
@@ -33,16 +32,7 @@ async fn app(env: &str, fake: &FakeLlm, artefacts: &Path, overrides: &[(&str, &s
         ("LEXPIPE_LLM_TIMEOUT_MS", "2000"),
     ];
     vars.extend_from_slice(overrides);
-    App::build(
-        config_with(env, &vars),
-        AppOptions {
-            default_artefacts: Some(BlobLocation::Folder(artefacts.to_path_buf())),
-            skip_database: true,
-            ..AppOptions::default()
-        },
-    )
-    .await
-    .expect("the app builds")
+    lexpipe_tests::app_with_artefacts(config_with(env, &vars), artefacts).await
 }
 
 /// Four pages of distinct text with entities, page `edited` (if any) changed.

@@ -9,8 +9,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use lexpipe::app::{App, AppOptions};
-use lexpipe::config::BlobLocation;
+use lexpipe::app::App;
 use lexpipe::model::{DocumentStatus, OcrReason, OcrResult};
 use lexpipe::ocr::extract_pdf_text;
 use lexpipe::runner::{self, RunOptions};
@@ -24,16 +23,7 @@ fn corpus(name: &str) -> PathBuf {
 }
 
 async fn app(env: &str, artefacts: &Path, overrides: &[(&str, &str)]) -> App {
-    App::build(
-        config_with(env, overrides),
-        AppOptions {
-            default_artefacts: Some(BlobLocation::Folder(artefacts.to_path_buf())),
-            skip_database: true,
-            ..AppOptions::default()
-        },
-    )
-    .await
-    .expect("the app builds")
+    lexpipe_tests::app_with_artefacts(config_with(env, overrides), artefacts).await
 }
 
 /// Lower-case words of two or more letters and digits, counted. (Single letters are left

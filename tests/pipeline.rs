@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use lexpipe::app::{App, AppOptions};
-use lexpipe::config::BlobLocation;
+use lexpipe::app::App;
 use lexpipe::model::{DocumentOutput, DocumentStatus};
 use lexpipe::pipeline::{self, StageTally};
 use lexpipe::redis::RedisStatus;
@@ -18,16 +17,7 @@ use lexpipe::stages::{DocumentRef, errors, names, tasks};
 use lexpipe_tests::{FailStage, cleanup, config_with, require_redis, samples_dir, unique_env};
 
 async fn app(env: &str, artefacts: &Path, overrides: &[(&str, &str)]) -> App {
-    App::build(
-        config_with(env, overrides),
-        AppOptions {
-            default_artefacts: Some(BlobLocation::Folder(artefacts.to_path_buf())),
-            skip_database: true,
-            ..AppOptions::default()
-        },
-    )
-    .await
-    .expect("the app builds")
+    lexpipe_tests::app_with_artefacts(config_with(env, overrides), artefacts).await
 }
 
 /// No waiting on Retry delays: behaviour, not timing, is under test.

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lexpipe::app::{App, AppOptions};
-use lexpipe::config::{BlobLocation, DeploymentStage};
+use lexpipe::app::App;
+use lexpipe::config::DeploymentStage;
 use lexpipe::model::{DocumentOutput, DocumentStatus};
 use lexpipe::redis::ratelimit::Api;
 use lexpipe::runner::{self, RunOptions, Summary};
@@ -40,17 +40,7 @@ async fn app(
     let mut config = config_with(env, &vars);
     // The cloud stage's checks (TLS to Redis) are not under test here.
     config.stage = stage;
-    let scratch = std::env::temp_dir().join("lexpipe-test-artefacts");
-    let mut app = App::build(
-        config,
-        AppOptions {
-            default_artefacts: Some(BlobLocation::Folder(scratch)),
-            skip_database: true,
-            ..AppOptions::default()
-        },
-    )
-    .await
-    .expect("the app builds");
+    let mut app = lexpipe_tests::app_for(&config).await;
     let artefacts = S3Store::from_client(moto.client(), bucket, "artefacts").unwrap();
     let inputs = S3Store::from_client(moto.client(), bucket, "").unwrap();
     app.artefacts = Arc::new(artefacts);

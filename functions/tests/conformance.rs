@@ -117,7 +117,7 @@ async fn the_samples_come_out_of_moto_step_functions_exactly_as_out_of_the_local
     let moto = MotoServer::start_running_functions(&functions(), &function_env, logs.path());
     let s3 = moto.client();
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    create_state_machine(&moto, &machine_name).await;
+    assert_eq!(moto.state_machine_named(&machine_name).await, machine_arn);
 
     let mut samples: Vec<PathBuf> = std::fs::read_dir(samples_dir())
         .unwrap()
@@ -271,24 +271,6 @@ async fn the_samples_come_out_of_moto_step_functions_exactly_as_out_of_the_local
     cleanup(&local_env).await;
     cloud_db.drop_database().await;
     local_db.drop_database().await;
-}
-
-async fn create_state_machine(moto: &MotoServer, name: &str) {
-    let mut definition = lexpipe::pipeline::DEFINITION.to_string();
-    for (placeholder, task) in lexpipe::pipeline::SUBSTITUTIONS {
-        definition = definition.replace(
-            &format!("${{{placeholder}}}"),
-            &format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:{task}"),
-        );
-    }
-    moto.sfn()
-        .create_state_machine()
-        .name(name)
-        .definition(definition)
-        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/lexpipe-state-machine"))
-        .send()
-        .await
-        .unwrap();
 }
 
 async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, bytes: Vec<u8>) {

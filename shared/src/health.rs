@@ -125,19 +125,8 @@ pub async fn check(app: &App, database_problem: Option<String>) -> Report {
 fn unusable_redis(config: &Config) -> HealthReport {
     HealthReport {
         status: Status::Unhealthy,
-        reachable: false,
-        address: config.describe(),
-        redis_version: None,
-        ping_ms_p50: None,
-        ping_ms_max: None,
-        used_memory_bytes: None,
-        maxmemory_bytes: None,
-        memory_used_ratio: None,
-        eviction_policy: None,
-        evicted_keys: None,
-        server_hit_rate: None,
-        cache: Vec::new(),
         problems: vec!["redis is not usable with this configuration".into()],
+        ..HealthReport::new(config.describe())
     }
 }
 

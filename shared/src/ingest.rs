@@ -45,9 +45,6 @@ use crate::text::sha256_hex;
 /// Idempotency operation of one notification record.
 pub const OPERATION: &str = "ingest";
 
-/// The prefix of the pipeline's own artefacts (`processed/{content_sha256}/…`).
-pub const PROCESSED_PREFIX: &str = "processed/";
-
 /// How long the Redis lock on a queue row is held while `ingest` claims it.
 const CLAIM_LOCK_TTL: Duration = Duration::from_secs(30);
 
@@ -233,7 +230,7 @@ pub fn skip_reason(
     if key.ends_with('/') {
         return Some(SkipReason::FolderMarker);
     }
-    if key.starts_with(PROCESSED_PREFIX) {
+    if crate::stages::artefact::is_artefact_key(key) {
         return Some(SkipReason::Processed);
     }
     if let Some(BlobLocation::S3 { bucket: b, prefix }) = artefacts {
@@ -250,10 +247,7 @@ pub fn skip_reason(
     if upload_prefix.is_some_and(|p| !key.starts_with(p)) {
         return Some(SkipReason::OutsideUploadPrefix);
     }
-    let is_pdf = key
-        .rsplit_once('.')
-        .is_some_and(|(stem, ext)| !stem.ends_with('/') && ext.eq_ignore_ascii_case("pdf"));
-    if !is_pdf {
+    if !crate::store::source::is_pdf_name(key) {
         return Some(SkipReason::NotPdf);
     }
     if validate_key(key).is_err() {

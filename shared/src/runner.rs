@@ -293,15 +293,9 @@ pub fn is_under_prefix(key: &str, prefix: &str) -> bool {
 /// An S3 key that is a document to process: a `.pdf` object, not a folder marker, not
 /// under the pipeline's own `processed/` prefix.
 pub fn is_input_key(key: &str) -> bool {
-    let processed = format!("{}/", crate::stages::artefact::PREFIX);
     !key.ends_with('/')
-        && !key.starts_with(&processed)
-        && !key.contains(&format!("/{processed}"))
-        && key
-            .rsplit('.')
-            .next()
-            .is_some_and(|e| e.eq_ignore_ascii_case("pdf"))
-        && key.contains('.')
+        && !crate::stages::artefact::is_artefact_key(key)
+        && crate::store::source::is_pdf_name(key)
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {

@@ -148,11 +148,21 @@ pub fn samples_dir() -> PathBuf {
 /// The app a process with `cfg` builds (no database), artefacts in a scratch folder:
 /// for tests of how the configuration turns into connections and caches.
 pub async fn app_for(cfg: &Config) -> lexpipe::app::App {
-    lexpipe::app::App::build(
+    app_with_artefacts(
         cfg.clone(),
+        &std::env::temp_dir().join("lexpipe-test-artefacts"),
+    )
+    .await
+}
+
+/// The app of `cfg` as `lexpipe process` builds it, step artefacts in the folder
+/// `artefacts`, without a database.
+pub async fn app_with_artefacts(cfg: Config, artefacts: &std::path::Path) -> lexpipe::app::App {
+    lexpipe::app::App::build(
+        cfg,
         lexpipe::app::AppOptions {
             default_artefacts: Some(lexpipe::config::BlobLocation::Folder(
-                std::env::temp_dir().join("lexpipe-test-artefacts"),
+                artefacts.to_path_buf(),
             )),
             skip_database: true,
             ..Default::default()

@@ -172,6 +172,14 @@ impl MotoServer {
     /// name, and returns its ARN. moto wants a role ARN; any well-formed one will do.
     pub async fn state_machine(&self, tag: &str) -> String {
         let id = uuid::Uuid::new_v4().simple().to_string();
+        self.state_machine_named(&format!("lexpipe-t-{tag}-{}", &id[..10]))
+            .await
+    }
+
+    /// [`MotoServer::state_machine`] under the name given, for a test that must know the
+    /// ARN before it creates the machine (moto's is
+    /// `arn:aws:states:us-east-1:123456789012:stateMachine:{name}`).
+    pub async fn state_machine_named(&self, name: &str) -> String {
         let mut definition = lexpipe::pipeline::DEFINITION.to_string();
         for (placeholder, task) in lexpipe::pipeline::SUBSTITUTIONS {
             definition = definition.replace(
@@ -182,7 +190,7 @@ impl MotoServer {
         let out = self
             .sfn()
             .create_state_machine()
-            .name(format!("lexpipe-t-{tag}-{}", &id[..10]))
+            .name(name)
             .definition(definition)
             .role_arn("arn:aws:iam::123456789012:role/lexpipe-state-machine")
             .send()

@@ -42,23 +42,33 @@ pub struct HealthReport {
     pub problems: Vec<String>,
 }
 
+impl HealthReport {
+    /// A report of `address` with nothing measured yet: healthy until judged, not reached.
+    pub fn new(address: String) -> HealthReport {
+        HealthReport {
+            status: Status::Healthy,
+            reachable: false,
+            address,
+            redis_version: None,
+            ping_ms_p50: None,
+            ping_ms_max: None,
+            used_memory_bytes: None,
+            maxmemory_bytes: None,
+            memory_used_ratio: None,
+            eviction_policy: None,
+            evicted_keys: None,
+            server_hit_rate: None,
+            cache: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+}
+
 /// Pings a few times, reads `INFO`, and judges.
 pub async fn check(handle: &RedisHandle, cache: Vec<NamespaceStats>) -> HealthReport {
     let mut report = HealthReport {
-        status: Status::Healthy,
-        reachable: false,
-        address: handle.address().to_string(),
-        redis_version: None,
-        ping_ms_p50: None,
-        ping_ms_max: None,
-        used_memory_bytes: None,
-        maxmemory_bytes: None,
-        memory_used_ratio: None,
-        eviction_policy: None,
-        evicted_keys: None,
-        server_hit_rate: None,
         cache,
-        problems: Vec::new(),
+        ..HealthReport::new(handle.address().to_string())
     };
     let mut pings = Vec::new();
     for _ in 0..5 {
@@ -155,9 +165,7 @@ mod tests {
 
     fn judged(policy: &str, maxmemory: u64, used: u64) -> HealthReport {
         let mut r = HealthReport {
-            status: Status::Healthy,
             reachable: true,
-            address: "127.0.0.1:6379".into(),
             redis_version: Some("7.0.15".into()),
             ping_ms_p50: Some(0.2),
             ping_ms_max: Some(0.5),
@@ -166,9 +174,7 @@ mod tests {
             memory_used_ratio: (maxmemory > 0).then(|| used as f64 / maxmemory as f64),
             eviction_policy: Some(policy.into()),
             evicted_keys: Some(0),
-            server_hit_rate: None,
-            cache: Vec::new(),
-            problems: Vec::new(),
+            ..HealthReport::new("127.0.0.1:6379".into())
         };
         judge(&mut r);
         r

@@ -25,6 +25,14 @@ use super::StageError;
 /// The pipeline's own prefix in the blob store; never taken as input.
 pub const PREFIX: &str = "processed";
 
+/// True for a key of the pipeline's own output: under [`PREFIX`] at the top of a bucket,
+/// or under a folder of that name anywhere (artefacts written under a prefix). Such keys
+/// are never input, so that the pipeline never reads, or triggers on, what it wrote.
+pub fn is_artefact_key(key: &str) -> bool {
+    let folder = format!("{PREFIX}/");
+    key.starts_with(&folder) || key.contains(&format!("/{folder}"))
+}
+
 /// zstd level of artefacts: fast, and text compresses well at it.
 const ZSTD_LEVEL: i32 = 3;
 

@@ -10,6 +10,14 @@ use super::blob::{BlobError, BlobLocation, SharedBlobStore, open_store};
 /// `DocumentTooLarge` before they are read.
 pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
 
+/// True for a key or file name ending in `.pdf` (any case) after a non-empty name:
+/// `in/UPPER.PDF` is one, `in/pdf`, `in/.pdf` and `in/scan.pdf.zip` are not.
+pub fn is_pdf_name(key: &str) -> bool {
+    key.rsplit_once('.').is_some_and(|(stem, ext)| {
+        !stem.is_empty() && !stem.ends_with('/') && ext.eq_ignore_ascii_case("pdf")
+    })
+}
+
 /// Why a source could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {

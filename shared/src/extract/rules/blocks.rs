@@ -35,6 +35,9 @@ const MAX_LINE_CHARS: usize = 80;
 
 pub(super) fn find(text: &str, out: &mut Vec<Candidate>) {
     continue_dangling_orgs(text, out);
+    if !out.iter().any(|c| c.kind == EntityKind::Address) {
+        return;
+    }
     let lines = Lines::new(text);
     let mut found = Vec::new();
     for addr in out.iter().filter(|c| c.kind == EntityKind::Address) {
