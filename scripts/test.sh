@@ -5,7 +5,8 @@
 # the command to run), then starts the servers. A missing server is a failure, never a skip.
 #
 # Arguments go to `cargo test` before its `--`, in place of the default selection
-# (--workspace --all-targets, which cargo would add to any target named):
+# (--workspace --all-targets, which cargo would add to any target named); only the default
+# selection also runs the cluster pass (below), which LEXPIPE_TEST_CLUSTER=1 forces:
 #   ./scripts/test.sh --test ratelimit
 #   ./scripts/test.sh -p lexpipe-tests --test redis_cache
 set -euo pipefail
@@ -32,6 +33,31 @@ export LEXPIPE_TEST_DATABASE_URL="${LEXPIPE_TEST_DATABASE_URL:-postgres://postgr
 # Tests choose their own databases; a DATABASE_URL from the caller's shell must not leak in.
 unset DATABASE_URL
 
-(($#)) || set -- --workspace --all-targets
+full_run=false
+(($#)) || { full_run=true; set -- --workspace --all-targets; }
+threads=${LEXPIPE_TEST_THREADS:-2}
+status=0
 # Two cores: two test threads keep the concurrency tests honest without starving them.
-cargo test --no-fail-fast "$@" -- --test-threads "${LEXPIPE_TEST_THREADS:-2}"
+cargo test --no-fail-fast "$@" -- --test-threads "$threads" || status=$?
+
+# The cluster pass (a full run, or LEXPIPE_TEST_CLUSTER=1): the Redis-facing suites and
+# the 2,000-item worker test again, against a Redis Cluster of 3 primaries and 3 replicas
+# (scripts/redis-cluster.sh, ports 7100-7105 and their bus ports unless
+# LEXPIPE_CLUSTER_PORT says otherwise), so that no code path can send a multi-key
+# command across slots unnoticed. Standalone stays the default, tested above.
+if $full_run || [[ ${LEXPIPE_TEST_CLUSTER:-} == 1 ]]; then
+  cluster_port=${LEXPIPE_CLUSTER_PORT:-7100}
+  echo "== the Redis-facing suites on a Redis Cluster (127.0.0.1:$cluster_port-$((cluster_port + 5)))" >&2
+  cluster_url=$(scripts/redis-cluster.sh start "$cluster_port")
+  trap 'scripts/redis-cluster.sh stop "$cluster_port" >/dev/null 2>&1 || true' EXIT
+  export LEXPIPE_TEST_REDIS_URL=$cluster_url LEXPIPE_TEST_REDIS_CLUSTER=true
+  # --workspace keeps the feature set of the main run: -p would rebuild dependencies.
+  cargo test --no-fail-fast --workspace \
+    --test redis_keys --test redis_cache --test state --test locks \
+    --test ratelimit --test idempotency --test health --test resume --test textract --test llm \
+    -- --test-threads "$threads" || status=$?
+  cargo test --no-fail-fast --workspace --test workers -- --test-threads "$threads" \
+    two_thousand_items || status=$?
+  unset LEXPIPE_TEST_REDIS_URL LEXPIPE_TEST_REDIS_CLUSTER
+fi
+exit "$status"

@@ -371,7 +371,7 @@ async fn sixteen_tasks_completing_different_stages_at_once_leave_every_stage_com
     }
     // The document is in the completed index, and only there.
     for status in OverallStatus::ALL {
-        let score = zscore(&store.index_key(status), doc).await;
+        let score = zscore(&store.index_key_of(doc, status), doc).await;
         assert_eq!(
             score.is_some(),
             status == OverallStatus::Completed,
@@ -379,7 +379,7 @@ async fn sixteen_tasks_completing_different_stages_at_once_leave_every_stage_com
         );
     }
     assert_eq!(
-        zscore(&store.index_key(OverallStatus::Completed), doc).await,
+        zscore(&store.index_key_of(doc, OverallStatus::Completed), doc).await,
         Some(s.updated_ms as f64)
     );
     cleanup(&env).await;
@@ -451,7 +451,7 @@ async fn the_status_index_follows_each_document_and_list_finds_documents_by_stat
     expected.sort();
     assert_eq!(now_running, expected);
     assert_eq!(
-        zscore(&store.index_key(OverallStatus::Failed), failed).await,
+        zscore(&store.index_key_of(failed, OverallStatus::Failed), failed).await,
         None
     );
     cleanup(&env).await;
@@ -483,9 +483,13 @@ async fn list_skips_and_prunes_a_document_whose_state_expired() {
         listed.iter().map(|d| d.document_uuid).collect::<Vec<_>>(),
         vec![kept]
     );
-    let index = store.index_key(OverallStatus::Queued);
-    assert_eq!(zscore(&index, gone).await, None, "stale member removed");
-    assert!(zscore(&index, kept).await.is_some());
+    let index = |d: Uuid| store.index_key_of(d, OverallStatus::Queued);
+    assert_eq!(
+        zscore(&index(gone), gone).await,
+        None,
+        "stale member removed"
+    );
+    assert!(zscore(&index(kept), kept).await.is_some());
     cleanup(&env).await;
 }
 
@@ -501,11 +505,11 @@ async fn counts_leave_out_documents_whose_state_expired_but_keep_old_live_ones()
             .await
             .unwrap();
     }
-    let index = store.index_key(OverallStatus::Queued);
+    let index = |d: Uuid| store.index_key_of(d, OverallStatus::Queued);
     let mut c = raw_connection().await;
     for d in docs {
         let _: i64 = redis::cmd("ZADD")
-            .arg(&index)
+            .arg(index(d))
             .arg(0)
             .arg(d.to_string())
             .query_async(&mut c)
@@ -523,9 +527,9 @@ async fn counts_leave_out_documents_whose_state_expired_but_keep_old_live_ones()
 
     // Assert
     assert_eq!((counts.queued, counts.total()), (2, 2));
-    assert_eq!(zscore(&index, docs[0]).await, None);
-    assert!(zscore(&index, docs[1]).await.is_some());
-    assert!(zscore(&index, docs[2]).await.is_some());
+    assert_eq!(zscore(&index(docs[0]), docs[0]).await, None);
+    assert!(zscore(&index(docs[1]), docs[1]).await.is_some());
+    assert!(zscore(&index(docs[2]), docs[2]).await.is_some());
     cleanup(&env).await;
 }
 
@@ -598,11 +602,13 @@ async fn hostile_source_and_stage_names_cannot_shape_a_key() {
     assert!(matches!(err, StateError::Invalid { .. }), "{err}");
     assert!(matches!(bad_list, StateError::Invalid { .. }), "{bad_list}");
     let prefix = format!("lexpipe:{env}:");
-    let expected_hash = format!("{prefix}doc_state:v1:{doc}");
+    // The document's shard hash tag, `{dsNN}`, from its UUID's last byte.
+    let tag = format!("{{ds{:02}}}", doc.as_bytes()[15] % 16);
+    let expected_hash = format!("{prefix}doc_state:v2:{tag}:{doc}");
     for key in keys_of(&env).await {
         let index = OverallStatus::ALL
             .iter()
-            .any(|s| key == format!("{prefix}doc_index:v1:{s}"));
+            .any(|s| key == format!("{prefix}doc_index:v2:{tag}:{s}"));
         assert!(key == expected_hash || index, "unexpected key {key:?}");
     }
     assert_eq!(store.state_key(doc), expected_hash);

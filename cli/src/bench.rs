@@ -39,6 +39,151 @@ struct Figures {
     target_hits_per_sec: f64,
 }
 
+/// The Redis Cluster a `--cluster` benchmark runs on: the URL given, or one started here
+/// with `scripts/redis-cluster.sh` (3 primaries, 3 replicas on 127.0.0.1:7300-7305) and
+/// stopped when this is dropped.
+pub(crate) struct BenchCluster {
+    pub(crate) config: Config,
+    started: Option<std::path::PathBuf>,
+}
+
+impl BenchCluster {
+    /// `url` empty: start a local cluster (run from the repository, which has the script).
+    pub(crate) fn new(config: &Config, url: &str) -> anyhow::Result<BenchCluster> {
+        let (url, started) = if url.is_empty() {
+            let script = std::path::PathBuf::from("scripts/redis-cluster.sh");
+            anyhow::ensure!(
+                script.exists(),
+                "--cluster without a URL starts a local cluster with scripts/redis-cluster.sh: run from the repository root, or pass --cluster redis://host:port"
+            );
+            let out = std::process::Command::new(&script)
+                .args(["start", "7300"])
+                .output()?;
+            anyhow::ensure!(
+                out.status.success(),
+                "scripts/redis-cluster.sh start 7300 failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            (
+                String::from_utf8_lossy(&out.stdout).trim().to_string(),
+                Some(script),
+            )
+        } else {
+            (url.to_string(), None)
+        };
+        let mut config = config.clone();
+        config.redis.url = lexpipe::config::Secret::new(url);
+        config.redis.cluster = true;
+        config.redis.db = None;
+        Ok(BenchCluster { config, started })
+    }
+}
+
+impl Drop for BenchCluster {
+    fn drop(&mut self) {
+        if let Some(script) = &self.started {
+            let _ = std::process::Command::new(script)
+                .args(["stop", "7300"])
+                .output();
+        }
+    }
+}
+
+/// Concurrent cache hits per second with each of `tasks` tasks reading its own key, so
+/// that on a cluster the reads spread over the slots (and so the primaries).
+async fn spread_hits_per_sec(config: &Config, tasks: usize, ops: usize) -> anyhow::Result<f64> {
+    let handle = RedisHandle::new(config)?;
+    handle.connect().await?;
+    let keys = KeyBuilder::new(&config.env);
+    let codec = Codec::new(
+        config.cache.compress_threshold,
+        config.cache.max_value_bytes,
+    );
+    let backend = Arc::new(RedisBackend::new(handle.clone(), keys.clone()));
+    let cache = Arc::new(Cache::new(
+        backend.clone(),
+        codec.clone(),
+        keys.clone(),
+        config.cache.lease,
+    ));
+    let payload: Vec<RawMention> = RuleExtractor::new().extract(TEXT);
+    let bytes = codec.encode(1, &payload)?;
+    let mut specs = Vec::new();
+    for t in 0..tasks.max(1) {
+        let key = keys.key("bench", 1, &[KeyPart::Id("spread"), KeyPart::Num(t as u64)]);
+        backend.set(&key, &bytes, Duration::from_secs(600)).await?;
+        specs.push(CacheSpec {
+            namespace: "bench",
+            key,
+            schema: 1,
+            ttl: Duration::from_secs(600),
+        });
+    }
+    let per_task = (ops / tasks.max(1)).max(1);
+    let n = specs.len();
+    let start = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for spec in specs {
+        let cache = cache.clone();
+        set.spawn(async move {
+            for _ in 0..per_task {
+                std::hint::black_box(cache.get::<Vec<RawMention>>(&spec).await);
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r?;
+    }
+    let rate = (per_task * n) as f64 / start.elapsed().as_secs_f64();
+    cache.flush_metrics().await;
+    Ok(rate)
+}
+
+/// `lexpipe bench cache --cluster`: hits per second on the configured single node and on
+/// a 3-primary cluster, same run, same payload, same tasks.
+pub async fn cache_cluster(
+    config: Config,
+    json: bool,
+    ops: usize,
+    tasks: usize,
+    cluster_url: &str,
+) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        !config.redis.cluster,
+        "--cluster compares the configured single node with a cluster: REDIS_URL must be a single node"
+    );
+    let cluster = BenchCluster::new(&config, cluster_url)?;
+    let single = spread_hits_per_sec(&config, tasks, ops).await?;
+    let on_cluster = spread_hits_per_sec(&cluster.config, tasks, ops).await?;
+    let primaries = RedisHandle::new(&cluster.config)?.primaries().await?.len();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "tasks": tasks,
+                "ops": ops,
+                "single_node_hits_per_sec": single,
+                "cluster_hits_per_sec": on_cluster,
+                "cluster_primaries": primaries,
+                "cluster_over_single": on_cluster / single,
+            })
+        );
+    } else {
+        println!(
+            "lexpipe bench cache --cluster  ({tasks} tasks, each on its own key, {ops} hits in all)"
+        );
+        println!("{:<34} {:>12}", "", "hits/s");
+        println!("{:<34} {:>12.0}", "single node", single);
+        println!(
+            "{:<34} {:>12.0}",
+            format!("cluster ({primaries} primaries)"),
+            on_cluster
+        );
+        println!("cluster / single = {:.2}", on_cluster / single);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn cache(
     config: Config,
     json: bool,

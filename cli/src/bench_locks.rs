@@ -61,7 +61,61 @@ struct Figures {
 /// # Errors
 /// Redis cannot be reached, or a lock call fails; never because of a figure.
 pub async fn run(config: Config, json: bool) -> anyhow::Result<ExitCode> {
-    let handle = RedisHandle::new(&config)?;
+    let figures = measure(&config).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&figures)?);
+    } else {
+        print_table(&figures);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lexpipe bench locks --cluster`: the same runs on the configured single node and on a
+/// 3-primary cluster, one after the other.
+///
+/// # Errors
+/// As [`run`], or the cluster cannot be started or reached.
+pub async fn run_cluster(
+    config: Config,
+    json: bool,
+    cluster_url: &str,
+) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        !config.redis.cluster,
+        "--cluster compares the configured single node with a cluster: REDIS_URL must be a single node"
+    );
+    let cluster = crate::bench::BenchCluster::new(&config, cluster_url)?;
+    let single = measure(&config).await?;
+    let on_cluster = measure(&cluster.config).await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "single_node": single,
+                "cluster": on_cluster,
+            }))?
+        );
+    } else {
+        println!("== single node");
+        print_table(&single);
+        println!("== cluster (3 primaries, 3 replicas)");
+        print_table(&on_cluster);
+        println!("claims/s, cluster / single:");
+        for (s, c) in single.runs.iter().zip(&on_cluster.runs) {
+            println!(
+                "  {:>3} workers: {:>8.0} / {:>8.0} = {:.2}",
+                s.workers,
+                c.claims_per_sec,
+                s.claims_per_sec,
+                c.claims_per_sec / s.claims_per_sec
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn measure(config: &Config) -> anyhow::Result<Figures> {
+    let handle = RedisHandle::new(config)?;
     handle.connect().await?;
     let mut runs = Vec::new();
     for workers in WORKERS {
@@ -76,18 +130,12 @@ pub async fn run(config: Config, json: bool) -> anyhow::Result<ExitCode> {
         runs.push(result?);
         cleaned?;
     }
-    let figures = Figures {
+    Ok(Figures {
         items: ITEMS,
         lease_ms: LEASE.as_millis() as u64,
         runs,
         anchor_set_nx_per_sec: ANCHOR_SET_NX_PER_SEC,
-    };
-    if json {
-        println!("{}", serde_json::to_string_pretty(&figures)?);
-    } else {
-        print_table(&figures);
-    }
-    Ok(ExitCode::SUCCESS)
+    })
 }
 
 #[derive(Default)]

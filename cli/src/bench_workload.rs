@@ -312,47 +312,28 @@ async fn app(config: &Config, env: &str, caches: bool, folder: &Path) -> anyhow:
     .await?)
 }
 
-/// The keys of `env` matching `pattern`.
+/// The keys of `env` matching `pattern` (every primary of a cluster).
 async fn scan(config: &Config, pattern: &str) -> Vec<String> {
-    let Ok(client) = redis::Client::open(config.redis.url.expose()) else {
+    let Ok(handle) = lexpipe::redis::RedisHandle::new(config) else {
         return Vec::new();
     };
-    let Ok(mut c) = client.get_multiplexed_async_connection().await else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let Ok((next, batch)) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async::<(u64, Vec<String>)>(&mut c)
-            .await
-        else {
-            break;
-        };
-        out.extend(batch);
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
-    out
+    handle.scan_keys(pattern).await.unwrap_or_default()
 }
 
 async fn delete(config: &Config, keys: Vec<String>) {
     if keys.is_empty() {
         return;
     }
-    if let Ok(client) = redis::Client::open(config.redis.url.expose())
-        && let Ok(mut c) = client.get_multiplexed_async_connection().await
-    {
-        for batch in keys.chunks(500) {
-            let _: Result<i64, _> = redis::cmd("DEL").arg(batch).query_async(&mut c).await;
-        }
+    let Ok(handle) = lexpipe::redis::RedisHandle::new(config) else {
+        return;
+    };
+    // One key per DEL: a cluster takes no multi-key command across slots.
+    for key in &keys {
+        let _ = handle
+            .run(false, |mut c| async move {
+                redis::cmd("DEL").arg(key).query_async::<i64>(&mut c).await
+            })
+            .await;
     }
 }
 

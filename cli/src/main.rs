@@ -150,11 +150,20 @@ enum BenchCommand {
         /// Concurrent tasks for the throughput measurement.
         #[arg(long, default_value_t = 64)]
         tasks: usize,
+        /// Hits/s on the configured single node next to a Redis Cluster: the cluster at
+        /// this URL, or with no URL one started with scripts/redis-cluster.sh (ports
+        /// 7300-7305; run from the repository root).
+        #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "URL")]
+        cluster: Option<String>,
     },
     /// Claims per second and double-claims with 1, 16 and 64 workers on 10,000 items.
     Locks {
         #[arg(long)]
         json: bool,
+        /// The same on the configured single node and on a Redis Cluster (as for `bench
+        /// cache --cluster`).
+        #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "URL")]
+        cluster: Option<String>,
     },
     /// Rate-limit decisions per second, violations and utilisation.
     Ratelimit {
@@ -268,11 +277,37 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         } => cache_stats(config, json).await,
         Command::Health { json } => health(config, json).await,
         Command::Bench {
-            command: BenchCommand::Cache { json, ops, tasks },
+            command:
+                BenchCommand::Cache {
+                    json,
+                    ops,
+                    tasks,
+                    cluster: None,
+                },
         } => bench::cache(config, json, ops, tasks).await,
         Command::Bench {
-            command: BenchCommand::Locks { json },
+            command:
+                BenchCommand::Cache {
+                    json,
+                    ops,
+                    tasks,
+                    cluster: Some(url),
+                },
+        } => bench::cache_cluster(config, json, ops, tasks, &url).await,
+        Command::Bench {
+            command:
+                BenchCommand::Locks {
+                    json,
+                    cluster: None,
+                },
         } => bench_locks::run(config, json).await,
+        Command::Bench {
+            command:
+                BenchCommand::Locks {
+                    json,
+                    cluster: Some(url),
+                },
+        } => bench_locks::run_cluster(config, json, &url).await,
         Command::Bench {
             command: BenchCommand::Ratelimit { json },
         } => bench_ratelimit::run(config, json).await,

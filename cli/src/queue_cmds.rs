@@ -138,12 +138,30 @@ pub async fn worker(
         }
     };
     cache.flush_metrics().await;
+    // Cache calls of this process that fell back to computing because Redis did not answer
+    // (fail-open), e.g. during a failover or restart.
+    let cache_fell_back: i64 = cache.local_stats().iter().map(|s| s.errors).sum();
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        #[derive(serde::Serialize)]
+        struct Output<'a> {
+            #[serde(flatten)]
+            report: &'a lexpipe::worker::WorkerReport,
+            cache_fell_back: i64,
+        }
+        let out = Output {
+            report: &report,
+            cache_fell_back,
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!(
-            "worker: {} completed, {} failed, {} requeued, {} lost",
-            report.completed, report.failed, report.requeued, report.lost
+            "worker: {} completed, {} failed, {} requeued, {} lost; {} claims refused for want of a Redis lock, {} cache calls fell back to computing",
+            report.completed,
+            report.failed,
+            report.requeued,
+            report.lost,
+            report.lock_errors,
+            cache_fell_back
         );
     }
     Ok(ExitCode::SUCCESS)

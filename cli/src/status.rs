@@ -586,14 +586,23 @@ mod tests {
 
     async fn remove_all(store: &StateStore, docs: &[Uuid]) {
         let mut keys: Vec<String> = docs.iter().map(|d| store.state_key(*d)).collect();
-        keys.extend(DocumentStatus::ALL.iter().map(|s| store.index_key(*s)));
-        let client = redis::Client::open(redis_url().as_str()).unwrap();
-        let mut c = client.get_multiplexed_async_connection().await.unwrap();
-        let _: i64 = redis::cmd("DEL")
-            .arg(keys)
-            .query_async(&mut c)
-            .await
-            .unwrap();
+        for d in docs {
+            keys.extend(
+                DocumentStatus::ALL
+                    .iter()
+                    .map(|s| store.index_key_of(*d, *s)),
+            );
+        }
+        let handle =
+            lexpipe::redis::RedisHandle::new(&config("t-status-cleanup", &redis_url())).unwrap();
+        let mut c = handle.connection().await.unwrap();
+        for key in keys {
+            let _: i64 = redis::cmd("DEL")
+                .arg(key)
+                .query_async(&mut c)
+                .await
+                .unwrap();
+        }
     }
 
     const SHA: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";

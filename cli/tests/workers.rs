@@ -28,7 +28,7 @@ use lexpipe::store::persist::{self, PersistReport, RowCounts};
 use lexpipe::store::queue::{self, AttemptOutcome, Claim, Status};
 use lexpipe::text::sha256_hex;
 use lexpipe_tests::pg::{TestDb, count, one_copy_of, test_database};
-use lexpipe_tests::{cleanup, config_with, redis_cache, redis_url, require_redis, unique_env};
+use lexpipe_tests::{cleanup, config_with, redis_cache, require_redis, unique_env};
 use sqlx::PgPool;
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
@@ -46,7 +46,7 @@ fn lexpipe(db: &TestDb, env: &str, args: &[&str]) -> Command {
     cmd.args(args)
         .env("DATABASE_URL", &db.url)
         .env("LEXPIPE_ENV", env)
-        .env("REDIS_URL", redis_url())
+        .envs(lexpipe_tests::redis_env())
         .env("LEXPIPE_ARTEFACTS", artefacts_dir(env))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -780,4 +780,118 @@ async fn enqueue_reports_an_unreadable_input_queues_the_rest_and_fails_only_when
     assert_eq!(only_bad.status.code(), Some(1), "{only_bad:?}");
     assert!(String::from_utf8_lossy(&only_bad.stderr).contains("gone.pdf"));
     cleanup(&env).await;
+}
+
+/// Documents completed so far, from the database.
+async fn completed_documents(pool: &PgPool) -> i64 {
+    count(pool, "SELECT 1 FROM documents WHERE status = 'completed'").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_drill_a_primary_killed_while_four_workers_drain_500_documents_repeats_and_loses_nothing()
+ {
+    // Arrange: a 3-primary, 3-replica cluster of our own (this test kills one of its
+    // nodes), and 500 distinct one-page PDFs queued.
+    require_redis().await;
+    let cluster = lexpipe_tests::cluster::RedisCluster::start();
+    let env = unique_env("failover");
+    let db = test_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = (0..500)
+        .map(|i| {
+            let text = format!(
+                "Order no. {i} in Roe v. Acme Corp., entered June {}, 2023 by Judge Ann Poe.",
+                1 + i % 30
+            );
+            let path = dir.path().join(format!("order-{i:03}.pdf"));
+            std::fs::write(&path, lexpipe::samples::text_only_pdf(&[&text])).unwrap();
+            path
+        })
+        .collect();
+    let on_cluster = |args: &[&str]| {
+        let mut cmd = lexpipe(&db, &env, args);
+        cmd.env("REDIS_URL", &cluster.url)
+            .env("LEXPIPE_REDIS_CLUSTER", "true");
+        cmd
+    };
+    let dir_arg = dir.path().display().to_string();
+    let queued = json_of(
+        "lexpipe enqueue",
+        start(on_cluster(&["enqueue", &dir_arg, "--json"])),
+    )
+    .await;
+    assert_eq!(queued["created"], 500);
+
+    // Act: four workers of 16 tasks; once a fifth of the documents are done, kill -9 a
+    // primary and let its replica take over while the workers carry on.
+    let args = ["worker", "--until-empty", "--json", "--concurrency", "16"];
+    let runs: Vec<_> = (0..4).map(|_| start(on_cluster(&args))).collect();
+    let give_up = tokio::time::Instant::now() + PATIENCE;
+    while completed_documents(&db.pool).await < 100 {
+        assert!(tokio::time::Instant::now() < give_up, "no progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let victim = cluster.primary_ports()[0];
+    let done_at_kill = completed_documents(&db.pool).await;
+    cluster.kill(victim);
+    let failover =
+        tokio::task::block_in_place(|| cluster.wait_for_failover(victim, Duration::from_secs(60)));
+    let done_at_failover = completed_documents(&db.pool).await;
+    let mut reports = Vec::new();
+    for (i, run) in runs.into_iter().enumerate() {
+        reports.push(json_of(&format!("worker {i}"), run).await);
+    }
+
+    // Assert, from the database: every item completed, by exactly one completed attempt,
+    // and every document has exactly one copy of its rows.
+    let histories = histories(&db.pool).await;
+    assert_eq!(histories.len(), 500);
+    let odd: Vec<_> = histories
+        .iter()
+        .filter(|(_, h)| h.status != "completed" || h.completed_rows != 1)
+        .take(10)
+        .collect();
+    assert!(odd.is_empty(), "items not completed exactly once: {odd:?}");
+    assert_eq!(completed_documents(&db.pool).await, 500);
+    assert_eq!(count(&db.pool, "SELECT 1 FROM documents").await, 500);
+    assert_eq!(count(&db.pool, "SELECT 1 FROM pages").await, 500);
+    let expected = expected_rows(&deps_for(&env), &files).await;
+    let stored = stored_rows(&db.pool).await;
+    let wrong: Vec<_> = expected
+        .iter()
+        .filter(|(id, want)| stored.get(id) != Some(want))
+        .take(10)
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "documents without exactly one set of rows: {wrong:?}"
+    );
+    // The workers agree, and say what the outage cost them.
+    let sum = |field: &str| -> u64 { reports.iter().map(|r| r[field].as_u64().unwrap()).sum() };
+    assert_eq!(sum("completed"), 500, "{reports:?}");
+    assert_eq!(sum("failed"), 0, "{reports:?}");
+    let retried = histories.values().filter(|h| h.attempt_rows > 1).count();
+    let redis_trouble = sum("lock_errors") + sum("cache_fell_back") + sum("lost") + sum("requeued");
+    eprintln!(
+        "failover drill: 500 documents, 4 workers x 16 tasks; primary :{victim} killed after \
+         {done_at_kill} completed; replica promoted in {:.1} s ({done_at_failover} completed by \
+         then); items claimed more than once: {retried}; claims refused without a lock: {}; \
+         cache calls that fell back: {}; items lost mid-way: {}; requeued: {}; duplicates: 0",
+        failover.as_secs_f64(),
+        sum("lock_errors"),
+        sum("cache_fell_back"),
+        sum("lost"),
+        sum("requeued"),
+    );
+    assert!(
+        redis_trouble > 0,
+        "the drill should have met the outage (no Redis error reported at all): {reports:?}"
+    );
+    assert_eq!(
+        cluster.primary_ports().len(),
+        3,
+        "three primaries serve the slots"
+    );
+
+    db.drop_database().await;
 }

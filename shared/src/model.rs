@@ -415,7 +415,7 @@ pub struct EntityRelation {
 /// Status of a document wherever it is recorded, in one vocabulary: PostgreSQL
 /// (`documents.status`, `processing_queue.status`, both constrained to these words by
 /// `shared/migrations/0003_one_status_vocabulary.sql`), the Redis document state
-/// (`doc_state` and the `doc_index:v1:{status}` sets, see [`crate::redis::state`]), and the
+/// (`doc_state` and the `doc_index:v2:{dsNN}:{status}` sets, see [`crate::redis::state`]), and the
 /// `--json` summary of `lexpipe process` ([`crate::runner::DocumentSummary`]). Serialised
 /// and stored as [`DocumentStatus::as_str`]: `queued`, `running`, `completed`, `failed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -153,6 +153,9 @@ pub struct WorkerReport {
     pub requeued: u64,
     /// Items whose claim was lost (lease taken over) before they finished.
     pub lost: u64,
+    /// Claims refused because the lock could not be taken for want of Redis (locks fail
+    /// closed: the item waits for a later claim, by this worker or another).
+    pub lock_errors: u64,
 }
 
 #[derive(Default)]
@@ -161,6 +164,7 @@ struct Counters {
     failed: AtomicU64,
     requeued: AtomicU64,
     lost: AtomicU64,
+    lock_errors: AtomicU64,
 }
 
 /// A pool of worker tasks in this process.
@@ -210,6 +214,7 @@ impl Worker {
             failed: self.counters.failed.load(Ordering::Relaxed),
             requeued: self.counters.requeued.load(Ordering::Relaxed),
             lost: self.counters.lost.load(Ordering::Relaxed),
+            lock_errors: self.counters.lock_errors.load(Ordering::Relaxed),
         }
     }
 
@@ -245,6 +250,7 @@ impl Worker {
         let claim = queue::claim(&self.pool, worker_id, lease_ttl, |item_id| {
             let locks = &self.locks;
             let taken = &taken;
+            let lock_errors = &self.counters.lock_errors;
             async move {
                 match locks
                     .acquire(&LockName::queue_item(item_id), lease_ttl)
@@ -258,6 +264,7 @@ impl Worker {
                     Ok(None) => None,
                     Err(e) => {
                         // Locks fail closed: no lock, no claim.
+                        lock_errors.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(item_id, error = %e, "cannot lock queue item");
                         None
                     }

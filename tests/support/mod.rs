@@ -3,6 +3,7 @@
 //! for the cross-process tests. [`moto`] runs a local S3.
 
 pub mod aws;
+pub mod cluster;
 pub mod moto;
 pub mod pg;
 
@@ -24,17 +25,40 @@ pub fn redis_url() -> String {
 /// A URL where nothing listens (port 1 is reserved and closed on test machines).
 pub const CLOSED_PORT_URL: &str = "redis://127.0.0.1:1";
 
+/// True when the tests run against a Redis Cluster: `LEXPIPE_TEST_REDIS_CLUSTER`, set by
+/// the cluster pass of `scripts/test.sh` together with `LEXPIPE_TEST_REDIS_URL`. Every
+/// configuration the tests build then has `LEXPIPE_REDIS_CLUSTER=true`.
+pub fn redis_cluster() -> bool {
+    std::env::var("LEXPIPE_TEST_REDIS_CLUSTER")
+        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+}
+
+/// The Redis variables a child process needs to reach the tests' Redis (cluster mode
+/// included), for tests that start `lexpipe` or the functions as processes.
+pub fn redis_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("REDIS_URL", redis_url()),
+        ("LEXPIPE_REDIS_CLUSTER", redis_cluster().to_string()),
+    ]
+}
+
 /// Fails the test loudly if Redis is not there: integration tests never skip silently.
 pub async fn require_redis() {
     let url = redis_url();
-    let client = redis::Client::open(url.as_str()).expect("REDIS_URL parses");
-    let ok = tokio::time::timeout(Duration::from_secs(3), async {
-        let mut c = client.get_multiplexed_async_connection().await?;
-        redis::cmd("PING").query_async::<String>(&mut c).await
+    let ok = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut c = raw_connection_result().await?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut c)
+            .await
+            .map_err(|e| e.to_string())
     })
     .await;
     match ok {
         Ok(Ok(_)) => {}
+        other if redis_cluster() => panic!(
+            "the cluster pass needs a Redis Cluster at {url} ({other:?}): scripts/test.sh starts \
+             one with scripts/redis-cluster.sh start"
+        ),
         other => panic!(
             "integration tests need a Redis server at {url} ({other:?}). Start one with \
              `redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no` \
@@ -53,7 +77,9 @@ pub fn unique_env(tag: &str) -> String {
 pub fn config_with(env: &str, overrides: &[(&str, &str)]) -> Config {
     let mut vars: HashMap<String, String> = HashMap::new();
     vars.insert("LEXPIPE_ENV".into(), env.into());
-    vars.insert("REDIS_URL".into(), redis_url());
+    for (k, v) in redis_env() {
+        vars.insert(k.into(), v);
+    }
     for (k, v) in overrides {
         vars.insert((*k).into(), (*v).into());
     }
@@ -96,36 +122,28 @@ pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// A plain connection for arranging and inspecting Redis directly.
-pub async fn raw_connection() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(redis_url().as_str())
-        .expect("url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis connection")
+/// The tests' Redis as lexpipe connects to it (standalone or cluster), without the
+/// breaker's opinion: for arranging and inspecting keys directly.
+fn raw_handle() -> RedisHandle {
+    RedisHandle::new(&config_with("t-raw", &[])).expect("redis handle")
 }
 
-/// Every key under `lexpipe:{env}:`.
+async fn raw_connection_result() -> Result<lexpipe::redis::Conn, String> {
+    raw_handle().connection().await.map_err(|e| e.to_string())
+}
+
+/// A plain connection for arranging and inspecting Redis directly: a cluster connection
+/// in the cluster pass, so a test's own multi-key command across slots fails there too.
+pub async fn raw_connection() -> lexpipe::redis::Conn {
+    raw_connection_result().await.expect("redis connection")
+}
+
+/// Every key under `lexpipe:{env}:`, from every primary.
 pub async fn keys_of(env: &str) -> Vec<String> {
-    let mut c = raw_connection().await;
-    let mut out = Vec::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("lexpipe:{env}:*"))
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut c)
-            .await
-            .expect("scan");
-        out.extend(batch);
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
+    let mut out = raw_handle()
+        .scan_keys(&format!("lexpipe:{env}:*"))
+        .await
+        .expect("scan");
     out.sort();
     out
 }
@@ -137,7 +155,10 @@ pub async fn cleanup(env: &str) {
         return;
     }
     let mut c = raw_connection().await;
-    let _: Result<i64, _> = redis::cmd("DEL").arg(&keys).query_async(&mut c).await;
+    // One key per DEL: a cluster refuses a multi-key command across slots.
+    for key in keys {
+        let _: Result<i64, _> = redis::cmd("DEL").arg(&key).query_async(&mut c).await;
+    }
 }
 
 /// The shipped samples folder.
@@ -242,13 +263,9 @@ pub fn json_stdout(o: &std::process::Output) -> serde_json::Value {
 
 /// [`cleanup`] for tests that are not async.
 pub fn cleanup_blocking(env: &str) {
-    let client = redis::Client::open(redis_url().as_str()).expect("url");
-    let mut c = client.get_connection().expect("redis connection");
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("lexpipe:{env}:*"))
-        .query(&mut c)
-        .expect("keys");
-    if !keys.is_empty() {
-        let _: i64 = redis::cmd("DEL").arg(keys).query(&mut c).expect("del");
-    }
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(cleanup(env));
 }

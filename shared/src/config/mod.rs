@@ -18,6 +18,7 @@
 //! | `LEXPIPE_STAGE` | `local` | deployment stage: `cloud`, `hybrid` or `local` (or `1`, `2`, `3`); decides the defaults below |
 //! | `LEXPIPE_ENV` | `dev` | environment name, part of every Redis key (`lexpipe:{env}:`); `dev`, `staging`, `prod`, or any `[a-z0-9][a-z0-9_-]{0,47}` (tests use unique names) |
 //! | `REDIS_URL` | `redis://127.0.0.1:6379` in `local` and `hybrid`; **required** in `cloud` | Redis server; `rediss://` turns TLS on, and `cloud` requires it; an optional path `/N` selects database N |
+//! | `LEXPIPE_REDIS_CLUSTER` | `false` | Redis Cluster mode (ElastiCache cluster mode enabled): the client follows `MOVED`/`ASK` and the topology itself; `REDIS_URL` is then one node or the configuration endpoint, or several seed nodes separated by commas (all `redis://` or all `rediss://`); `REDIS_DB` and a `/N` path are refused (a cluster has database 0 only) |
 //! | `REDIS_USERNAME` | none | Redis ACL user; overrides a user given in `REDIS_URL` |
 //! | `REDIS_PASSWORD` | none | Redis password (secret); overrides a password given in `REDIS_URL` |
 //! | `REDIS_DB` | none (the URL's `/N`, else 0) | Redis database number, ≥ 0; overrides the URL's path |
@@ -129,6 +130,7 @@ const ENV: &str = "LEXPIPE_ENV";
 const REDIS_URL: &str = "REDIS_URL";
 const REDIS_USERNAME: &str = "REDIS_USERNAME";
 const REDIS_PASSWORD: &str = "REDIS_PASSWORD";
+const REDIS_CLUSTER: &str = "LEXPIPE_REDIS_CLUSTER";
 const REDIS_DB: &str = "REDIS_DB";
 const REDIS_TLS_CA_FILE: &str = "REDIS_TLS_CA_FILE";
 const REDIS_CONNECT_TIMEOUT_MS: &str = "REDIS_CONNECT_TIMEOUT_MS";
@@ -265,6 +267,9 @@ impl RedisFeatures {
 pub struct RedisConfig {
     /// `REDIS_URL`; a secret because it may embed a password.
     pub url: Secret,
+    /// `LEXPIPE_REDIS_CLUSTER`: Redis Cluster mode; `url` may then hold several seed nodes
+    /// separated by commas ([`RedisConfig::seed_urls`]).
+    pub cluster: bool,
     /// True for `rediss://`.
     pub tls: bool,
     /// `REDIS_TLS_CA_FILE`: a PEM file of CA certificates to trust instead of the system's
@@ -286,6 +291,18 @@ pub struct RedisConfig {
     pub features: RedisFeatures,
     /// In `local`, an unreachable Redis degrades to the in-process cache (one warning).
     pub fallback_to_memory: bool,
+}
+
+impl RedisConfig {
+    /// The URLs in `REDIS_URL`: one in standalone mode, one or more seed nodes in cluster
+    /// mode (the client discovers the rest of the cluster from any of them).
+    pub fn seed_urls(&self) -> Vec<&str> {
+        if self.cluster {
+            self.url.expose().split(',').map(str::trim).collect()
+        } else {
+            vec![self.url.expose()]
+        }
+    }
 }
 
 /// Lifetimes and limits of cached values, and the circuit breaker that keeps a dead
@@ -723,7 +740,8 @@ fn read_redis<F: Fn(&str) -> Option<String>>(
         }
         None => DEFAULT_REDIS_URL.to_owned(),
     };
-    let tls = check_redis_url(&url)?;
+    let cluster = vars.flag(REDIS_CLUSTER, false)?;
+    let tls = check_redis_urls(&url, cluster)?;
     if cloud && !tls {
         return Err(ConfigError::new(REDIS_URL, CLOUD_NEEDS_TLS));
     }
@@ -749,6 +767,12 @@ fn read_redis<F: Fn(&str) -> Option<String>>(
     }
     let db = match vars.trimmed(REDIS_DB) {
         None => None,
+        Some(_) if cluster => {
+            return Err(ConfigError::new(
+                REDIS_DB,
+                "is set but LEXPIPE_REDIS_CLUSTER is true: a Redis Cluster has database 0 only",
+            ));
+        }
         Some(_) => Some(vars.whole::<i64>(REDIS_DB, 0, 0, "a database number")?),
     };
     let tls_ca_file = match vars.trimmed(REDIS_TLS_CA_FILE) {
@@ -780,6 +804,7 @@ fn read_redis<F: Fn(&str) -> Option<String>>(
     };
     Ok(RedisConfig {
         url: Secret::new(url),
+        cluster,
         tls,
         tls_ca_file,
         username: vars.raw(REDIS_USERNAME),
@@ -795,6 +820,39 @@ fn read_redis<F: Fn(&str) -> Option<String>>(
 
 /// Checks a Redis URL and returns whether it asks for TLS. Errors never quote any part
 /// of the URL: a mistyped URL can put a password where the scheme or host should be.
+/// Checks `REDIS_URL`: one URL, or in cluster mode one or more seed URLs separated by
+/// commas, all with the same scheme and none naming a database. Returns true for TLS.
+fn check_redis_urls(url: &str, cluster: bool) -> Result<bool, ConfigError> {
+    if !cluster {
+        return check_redis_url(url);
+    }
+    let mut tls = None;
+    for seed in url.split(',').map(str::trim) {
+        if seed.is_empty() {
+            return Err(ConfigError::new(
+                REDIS_URL,
+                "has an empty entry in its comma-separated list of cluster nodes; value not shown",
+            ));
+        }
+        let this = check_redis_url(seed)?;
+        if tls.is_some_and(|t| t != this) {
+            return Err(ConfigError::new(
+                REDIS_URL,
+                "mixes redis:// and rediss:// cluster nodes; value not shown",
+            ));
+        }
+        let parsed = Url::parse(seed).expect("checked above");
+        if matches!(url_db(&parsed), Ok(Some(n)) if n != 0) {
+            return Err(ConfigError::new(
+                REDIS_URL,
+                "names a database but LEXPIPE_REDIS_CLUSTER is true: a Redis Cluster has database 0 only; value not shown",
+            ));
+        }
+        tls = Some(this);
+    }
+    Ok(tls.unwrap_or(false))
+}
+
 fn check_redis_url(url: &str) -> Result<bool, ConfigError> {
     let parsed = Url::parse(url).map_err(|e| {
         // `url::ParseError` messages are fixed strings that never include the input.
@@ -1078,6 +1136,43 @@ mod tests {
     }
 
     #[test]
+    fn cluster_mode_takes_seed_nodes_separated_by_commas_and_refuses_a_database() {
+        let cfg = loaded(&[
+            (REDIS_CLUSTER, "true"),
+            (REDIS_URL, "redis://10.0.0.1:7000, redis://10.0.0.2:7001"),
+        ]);
+        assert!(cfg.redis.cluster && !cfg.redis.tls);
+        assert_eq!(
+            cfg.redis.seed_urls(),
+            ["redis://10.0.0.1:7000", "redis://10.0.0.2:7001"]
+        );
+        let cfg = loaded(&[
+            (REDIS_CLUSTER, "yes"),
+            (REDIS_URL, "rediss://cfg.example:6379"),
+        ]);
+        assert!(cfg.redis.cluster && cfg.redis.tls);
+        assert!(!loaded(&[]).redis.cluster, "standalone is the default");
+
+        let mixed = failure(&[
+            (REDIS_CLUSTER, "true"),
+            (REDIS_URL, "redis://a:7000,rediss://b:7001"),
+        ]);
+        assert_eq!(mixed.var, REDIS_URL);
+        assert!(mixed.problem.contains("mixes"), "{mixed}");
+        let db = failure(&[(REDIS_CLUSTER, "true"), (REDIS_DB, "2")]);
+        assert_eq!(db.var, REDIS_DB);
+        let path = failure(&[(REDIS_CLUSTER, "true"), (REDIS_URL, "redis://a:7000/3")]);
+        assert_eq!(path.var, REDIS_URL);
+        let empty = failure(&[(REDIS_CLUSTER, "true"), (REDIS_URL, "redis://a:7000,")]);
+        assert!(empty.problem.contains("empty entry"), "{empty}");
+        // A list is only a cluster's: standalone mode takes one URL.
+        assert_eq!(
+            failure(&[(REDIS_URL, "redis://a:7000,redis://b:7001")]).var,
+            REDIS_URL
+        );
+    }
+
+    #[test]
     fn url_with_another_scheme_or_no_host_is_an_error_naming_redis_url() {
         for url in [
             "http://127.0.0.1:6379",
@@ -1255,6 +1350,7 @@ mod tests {
             REDIS_URL,
             REDIS_USERNAME,
             REDIS_PASSWORD,
+            REDIS_CLUSTER,
             REDIS_DB,
             REDIS_CONNECT_TIMEOUT_MS,
             REDIS_RESPONSE_TIMEOUT_MS,

@@ -465,6 +465,12 @@ impl RedisBackend {
 #[async_trait]
 impl CacheBackend for RedisBackend {
     async fn get(&self, key: &str, flush: &[Delta]) -> Result<Option<Vec<u8>>, RedisUnavailable> {
+        if !flush.is_empty() && self.handle.is_cluster() {
+            // The value and the counters live in different slots: a cluster takes no
+            // pipeline across slots, so the counters go on their own, at the same time.
+            let (value, _) = tokio::join!(self.get(key, &[]), self.flush(flush));
+            return value;
+        }
         if flush.is_empty() {
             return self
                 .handle
@@ -541,14 +547,35 @@ impl CacheBackend for RedisBackend {
     }
 
     async fn flush(&self, deltas: &[Delta]) -> Result<(), RedisUnavailable> {
-        let mut pipe = redis::pipe();
-        self.add_deltas(&mut pipe, deltas);
-        let pipe = &pipe;
-        self.handle
-            .run(false, |mut c| async move {
-                pipe.query_async::<()>(&mut c).await
-            })
+        // One pipeline per counters hash: in a cluster each hash is in its own slot, and a
+        // pipeline must stay in one (standalone Redis takes them all at once).
+        let groups: Vec<Vec<Delta>> = if self.handle.is_cluster() {
+            let mut by_ns: Vec<Vec<Delta>> = Vec::new();
+            for d in deltas {
+                match by_ns.iter_mut().find(|g| g[0].namespace == d.namespace) {
+                    Some(g) => g.push(d.clone()),
+                    None => by_ns.push(vec![d.clone()]),
+                }
+            }
+            by_ns
+        } else {
+            vec![deltas.to_vec()]
+        };
+        let sends = groups.iter().map(|group| async move {
+            let mut pipe = redis::pipe();
+            self.add_deltas(&mut pipe, group);
+            let pipe = &pipe;
+            self.handle
+                .run(false, |mut c| async move {
+                    pipe.query_async::<()>(&mut c).await
+                })
+                .await
+        });
+        futures::future::join_all(sends)
             .await
+            .into_iter()
+            .collect::<Result<Vec<()>, _>>()
+            .map(|_| ())
     }
 
     async fn stats(&self) -> Result<Vec<NamespaceStats>, RedisUnavailable> {

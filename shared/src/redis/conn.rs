@@ -1,20 +1,32 @@
 //! The one Redis connection of a process.
 //!
-//! One `redis::aio::ConnectionManager` (a multiplexed connection that reconnects by
-//! itself), built lazily and shared by every task: the redis-rs maintainers recommend one
-//! multiplexed connection over a pool unless blocking commands are used. Around it:
-//! TCP_NODELAY (redis 1.x leaves it off), connect and response timeouts, a rebuild after
-//! repeated timeouts (a wedged socket is not something the manager notices), one jittered
-//! retry for transient errors of idempotent commands, and the [`Breaker`] so that a dead
-//! Redis is skipped rather than waited on.
+//! Standalone (the default): one `redis::aio::ConnectionManager` (a multiplexed connection
+//! that reconnects by itself), built lazily and shared by every task: the redis-rs
+//! maintainers recommend one multiplexed connection over a pool unless blocking commands
+//! are used. Cluster mode (`LEXPIPE_REDIS_CLUSTER`): one `redis::cluster_async`
+//! connection, which keeps a multiplexed connection per node, routes each command by the
+//! slot of its keys, follows `MOVED`/`ASK` and refreshes the topology after a failover by
+//! itself. Both are a [`Conn`], so every caller sends the same commands either way.
+//!
+//! Around it: TCP_NODELAY (redis 1.x leaves it off), connect and response timeouts, a
+//! rebuild after repeated timeouts (a wedged socket is not something the manager notices),
+//! one jittered retry for transient errors of idempotent commands, and the [`Breaker`] so
+//! that a dead Redis is skipped rather than waited on.
+//!
+//! Commands that concern the whole keyspace rather than keys (`SCAN`, `INFO`, `DBSIZE`,
+//! `CONFIG GET`) must reach every primary of a cluster, not a random node: use
+//! [`RedisHandle::scan_keys`] and [`RedisHandle::on_each_primary`].
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::io::tcp::TcpSettings;
-use redis::{Client, ConnectionInfo, IntoConnectionInfo, RedisError};
+use redis::{Client, Cmd, ConnectionInfo, IntoConnectionInfo, RedisError, RedisFuture, Value};
 
 use super::breaker::Breaker;
 use crate::config::{Config, RedisConfig};
@@ -34,22 +46,68 @@ pub enum RedisUnavailable {
     Command(String),
 }
 
+/// A connection to one server or to a cluster: what [`RedisHandle::run`] hands to its
+/// operation. Cheap to clone (both kinds are multiplexed handles).
+#[derive(Clone)]
+pub enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 /// Shared handle: cheap to clone, one connection underneath.
 #[derive(Clone)]
 pub struct RedisHandle {
     inner: Arc<Inner>,
 }
 
+enum Backend {
+    Single {
+        client: Client,
+        manager_config: ConnectionManagerConfig,
+    },
+    Cluster {
+        client: ClusterClient,
+    },
+}
+
 struct Inner {
-    client: Client,
-    manager_config: ConnectionManagerConfig,
-    manager: RwLock<Option<ConnectionManager>>,
+    backend: Backend,
+    connect_timeout: Duration,
+    manager: RwLock<Option<Conn>>,
     connect_lock: tokio::sync::Mutex<()>,
     breaker: Breaker,
     connect_attempts: AtomicU64,
     consecutive_timeouts: AtomicU32,
     rebuilds: AtomicU64,
-    /// Host:port for messages (never the password).
+    /// Host:port for messages (never the password); the first seed node of a cluster.
     display_addr: String,
 }
 
@@ -57,6 +115,7 @@ impl std::fmt::Debug for RedisHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisHandle")
             .field("addr", &self.inner.display_addr)
+            .field("cluster", &self.is_cluster())
             .finish_non_exhaustive()
     }
 }
@@ -87,58 +146,104 @@ impl RedisHandle {
             // rustls needs one process-wide crypto provider; a second install is a no-op.
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
-        let mut info: ConnectionInfo = redis.url.expose().into_connection_info().map_err(|e| {
+        let invalid = |e: RedisError| {
             RedisUnavailable::Connect(format!(
                 "invalid REDIS_URL ({})",
                 e.kind().to_string_lossy()
             ))
-        })?;
-        let display_addr = info.addr().to_string();
-        info = info.set_tcp_settings(TcpSettings::default().set_nodelay(true));
-        let mut settings = info.redis_settings().clone();
-        if let Some(u) = &redis.username {
-            settings = settings.set_username(u);
+        };
+        let ca = match &redis.tls_ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                RedisUnavailable::Connect(format!("cannot read REDIS_TLS_CA_FILE: {e}"))
+            })?),
+            None => None,
+        };
+        let settings_of = |info: ConnectionInfo| {
+            let info = info.set_tcp_settings(TcpSettings::default().set_nodelay(true));
+            let mut settings = info.redis_settings().clone();
+            if let Some(u) = &redis.username {
+                settings = settings.set_username(u);
+            }
+            if let Some(p) = &redis.password {
+                settings = settings.set_password(p.expose());
+            }
+            if let Some(db) = redis.db {
+                settings = settings.set_db(db);
+            }
+            info.set_redis_settings(settings)
+        };
+        let refused = |e: RedisError| {
+            RedisUnavailable::Connect(format!(
+                "invalid redis settings ({})",
+                e.kind().to_string_lossy()
+            ))
+        };
+        let mut seeds = Vec::new();
+        for url in redis.seed_urls() {
+            seeds.push(settings_of(url.into_connection_info().map_err(invalid)?));
         }
-        if let Some(p) = &redis.password {
-            settings = settings.set_password(p.expose());
-        }
-        if let Some(db) = redis.db {
-            settings = settings.set_db(db);
-        }
-        info = info.set_redis_settings(settings);
-        let client = match &redis.tls_ca_file {
-            Some(path) => {
-                let pem = std::fs::read(path).map_err(|e| {
-                    RedisUnavailable::Connect(format!("cannot read REDIS_TLS_CA_FILE: {e}"))
-                })?;
-                Client::build_with_tls(
+        let display_addr = seeds
+            .first()
+            .map(|i| i.addr().to_string())
+            .unwrap_or_default();
+        let backend = if redis.cluster {
+            let mut builder = ClusterClientBuilder::new(seeds)
+                .connection_timeout(redis.connect_timeout)
+                .response_timeout(redis.response_timeout)
+                // Redirections and a failover's brief unavailability are retried by the
+                // client, briefly: beyond that the breaker and the callers decide (caches
+                // fail open, locks fail closed), as in standalone mode.
+                .overall_response_timeout(Some(redis.response_timeout * 4))
+                .retries(4)
+                .min_retry_wait(20)
+                .max_retry_wait(400)
+                .retry_wait_formula(20, 2)
+                .tcp_settings(TcpSettings::default().set_nodelay(true));
+            if let Some(u) = &redis.username {
+                builder = builder.username(u);
+            }
+            if let Some(p) = &redis.password {
+                builder = builder.password(p.expose());
+            }
+            if let Some(pem) = ca {
+                builder = builder.certs(redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                });
+            }
+            Backend::Cluster {
+                client: builder.build().map_err(refused)?,
+            }
+        } else {
+            let info = seeds.pop().expect("standalone mode has one URL");
+            let client = match ca {
+                Some(pem) => Client::build_with_tls(
                     info,
                     redis::TlsCertificates {
                         client_tls: None,
                         root_cert: Some(pem),
                     },
-                )
+                ),
+                None => Client::open(info),
             }
-            None => Client::open(info),
-        }
-        .map_err(|e| {
-            RedisUnavailable::Connect(format!(
-                "invalid redis settings ({})",
-                e.kind().to_string_lossy()
-            ))
-        })?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(redis.connect_timeout))
-            .set_response_timeout(Some(redis.response_timeout))
-            // The breaker decides when to try again; the manager should not sit in its
-            // own exponential back-off for seconds.
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(20))
-            .set_max_delay(Duration::from_millis(200));
-        Ok(RedisHandle {
-            inner: Arc::new(Inner {
+            .map_err(refused)?;
+            let manager_config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(redis.connect_timeout))
+                .set_response_timeout(Some(redis.response_timeout))
+                // The breaker decides when to try again; the manager should not sit in its
+                // own exponential back-off for seconds.
+                .set_number_of_retries(1)
+                .set_min_delay(Duration::from_millis(20))
+                .set_max_delay(Duration::from_millis(200));
+            Backend::Single {
                 client,
                 manager_config,
+            }
+        };
+        Ok(RedisHandle {
+            inner: Arc::new(Inner {
+                backend,
+                connect_timeout: redis.connect_timeout,
                 manager: RwLock::new(None),
                 connect_lock: tokio::sync::Mutex::new(()),
                 breaker: Breaker::new(breaker_failures, breaker_cooldown),
@@ -148,6 +253,11 @@ impl RedisHandle {
                 display_addr,
             }),
         })
+    }
+
+    /// True in cluster mode (`LEXPIPE_REDIS_CLUSTER`).
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.inner.backend, Backend::Cluster { .. })
     }
 
     /// `host:port` of the server (no credentials), for messages.
@@ -193,7 +303,7 @@ impl RedisHandle {
     ///
     /// # Errors
     /// Redis cannot be reached.
-    pub async fn connection(&self) -> Result<ConnectionManager, RedisUnavailable> {
+    pub async fn connection(&self) -> Result<Conn, RedisUnavailable> {
         if let Some(m) = self.inner.manager.read().expect("poisoned").as_ref() {
             return Ok(m.clone());
         }
@@ -211,16 +321,20 @@ impl RedisHandle {
             )));
         }
         self.inner.connect_attempts.fetch_add(1, Ordering::Relaxed);
-        let timeout = self
-            .inner
-            .manager_config
-            .connection_timeout()
-            .unwrap_or(Duration::from_secs(2))
-            * 2;
-        let fut = ConnectionManager::new_with_config(
-            self.inner.client.clone(),
-            self.inner.manager_config.clone(),
-        );
+        let timeout = self.inner.connect_timeout * 2;
+        let fut = async {
+            match &self.inner.backend {
+                Backend::Single {
+                    client,
+                    manager_config,
+                } => ConnectionManager::new_with_config(client.clone(), manager_config.clone())
+                    .await
+                    .map(Conn::Single),
+                Backend::Cluster { client } => {
+                    client.get_async_connection().await.map(Conn::Cluster)
+                }
+            }
+        };
         match tokio::time::timeout(timeout, fut).await {
             Ok(Ok(m)) => {
                 *self.inner.manager.write().expect("poisoned") = Some(m.clone());
@@ -252,7 +366,7 @@ impl RedisHandle {
     /// the command fails.
     pub async fn run<T, F, Fut>(&self, idempotent: bool, op: F) -> Result<T, RedisUnavailable>
     where
-        F: Fn(ConnectionManager) -> Fut,
+        F: Fn(Conn) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
         // One retry for idempotent commands, after a short jittered pause.
@@ -280,31 +394,103 @@ impl RedisHandle {
         unreachable!("the last attempt returns")
     }
 
-    /// Every key matching `pattern`, by `SCAN` (never `KEYS`, which blocks the server).
+    /// `host:port` of every primary: the one server in standalone mode, each shard's
+    /// primary in cluster mode (from `CLUSTER SLOTS`, the view the client routes by).
+    ///
+    /// # Errors
+    /// Redis unavailable, or a reply that is not a slot table.
+    pub async fn primaries(&self) -> Result<Vec<String>, RedisUnavailable> {
+        if !self.is_cluster() {
+            return Ok(vec![self.inner.display_addr.clone()]);
+        }
+        let table: Value = self
+            .run(true, |mut c| async move {
+                redis::cmd("CLUSTER").arg("SLOTS").query_async(&mut c).await
+            })
+            .await?;
+        let mut out = primaries_of(&table)
+            .ok_or_else(|| RedisUnavailable::Command("CLUSTER SLOTS: unexpected reply".into()))?;
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Runs `cmd` on every primary (one server in standalone mode) and returns each one's
+    /// answer with its address: for commands about a node rather than keys (`INFO`,
+    /// `DBSIZE`, `SCAN`, `CONFIG GET`), which a cluster would otherwise send to one
+    /// random node.
+    ///
+    /// # Errors
+    /// Redis unavailable, or any primary failing the command.
+    pub async fn on_each_primary<T: redis::FromRedisValue>(
+        &self,
+        cmd: &Cmd,
+    ) -> Result<Vec<(String, T)>, RedisUnavailable> {
+        let mut out = Vec::new();
+        for addr in self.primaries().await? {
+            let value: T = self.on_node(&addr, cmd).await?;
+            out.push((addr, value));
+        }
+        Ok(out)
+    }
+
+    /// Runs `cmd` on the node at `addr` (`host:port`, as [`RedisHandle::primaries`] gives
+    /// it); in standalone mode, on the server.
+    ///
+    /// # Errors
+    /// Redis unavailable, or the command fails.
+    pub async fn on_node<T: redis::FromRedisValue>(
+        &self,
+        addr: &str,
+        cmd: &Cmd,
+    ) -> Result<T, RedisUnavailable> {
+        let route = node_route(addr);
+        self.run(true, |c| {
+            let (cmd, route) = (cmd.clone(), route.clone());
+            async move {
+                match c {
+                    Conn::Single(mut c) => cmd.query_async(&mut c).await,
+                    Conn::Cluster(mut c) => {
+                        let route = route.ok_or_else(|| {
+                            RedisError::from((
+                                redis::ErrorKind::InvalidClientConfig,
+                                "a cluster node address is host:port",
+                            ))
+                        })?;
+                        let v = c.route_command(cmd, route).await?;
+                        Ok(redis::from_redis_value(v)?)
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    /// Every key matching `pattern`, by `SCAN` (never `KEYS`, which blocks the server) on
+    /// every primary.
     ///
     /// # Errors
     /// Redis unavailable.
     pub async fn scan_keys(&self, pattern: &str) -> Result<Vec<String>, RedisUnavailable> {
-        self.run(true, |mut c| async move {
-            let mut out = Vec::new();
+        let mut out = Vec::new();
+        for addr in self.primaries().await? {
             let mut cursor: u64 = 0;
             loop {
-                let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                    .arg(cursor)
+                let mut cmd = redis::cmd("SCAN");
+                cmd.arg(cursor)
                     .arg("MATCH")
                     .arg(pattern)
                     .arg("COUNT")
-                    .arg(1000)
-                    .query_async(&mut c)
-                    .await?;
+                    .arg(1000);
+                let (next, batch): (u64, Vec<String>) = self.on_node(&addr, &cmd).await?;
                 out.extend(batch);
                 if next == 0 {
-                    return Ok(out);
+                    break;
                 }
                 cursor = next;
             }
-        })
-        .await
+        }
+        Ok(out)
     }
 
     fn note_success(&self) {
@@ -337,6 +523,39 @@ impl RedisHandle {
             }
         }
     }
+}
+
+/// The primaries' `host:port` in a `CLUSTER SLOTS` reply (each entry: start, end, then
+/// the primary as `[host, port, id, …]`, then its replicas).
+fn primaries_of(table: &Value) -> Option<Vec<String>> {
+    let Value::Array(entries) = table else {
+        return None;
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let Value::Array(fields) = entry else {
+            return None;
+        };
+        let Some(Value::Array(primary)) = fields.get(2) else {
+            return None;
+        };
+        let host: String = redis::from_redis_value_ref(primary.first()?).ok()?;
+        let port: u16 = redis::from_redis_value_ref(primary.get(1)?).ok()?;
+        out.push(format!("{host}:{port}"));
+    }
+    Some(out)
+}
+
+/// The route to one node by its `host:port` (IPv6 hosts keep their colons).
+fn node_route(addr: &str) -> Option<RoutingInfo> {
+    let (host, port) = addr.rsplit_once(':')?;
+    Some(RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+        host: host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+        port: port.parse().ok()?,
+    }))
 }
 
 /// Errors worth retrying and counting against the breaker: I/O, dropped connections,

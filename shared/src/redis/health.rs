@@ -38,8 +38,96 @@ pub struct HealthReport {
     pub server_hit_rate: Option<f64>,
     /// lexpipe's own cache counters per namespace.
     pub cache: Vec<NamespaceStats>,
+    /// True in cluster mode; the memory figures above are then sums over the primaries
+    /// (the ratio is the fullest primary's), and `primaries` has each one.
+    pub cluster: bool,
+    /// Every primary read (the one server in standalone mode).
+    pub primaries: Vec<NodeHealth>,
+    /// `CLUSTER INFO`'s `cluster_state` (`ok` or `fail`) in cluster mode.
+    pub cluster_state: Option<String>,
     /// Why the status is not healthy.
     pub problems: Vec<String>,
+}
+
+/// What `INFO` says of one primary.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NodeHealth {
+    /// `host:port`.
+    pub address: String,
+    pub used_memory_bytes: Option<u64>,
+    /// 0 means no limit.
+    pub maxmemory_bytes: Option<u64>,
+    pub memory_used_ratio: Option<f64>,
+    pub eviction_policy: Option<String>,
+    pub evicted_keys: Option<u64>,
+    pub keyspace_hits: Option<u64>,
+    pub keyspace_misses: Option<u64>,
+    pub redis_version: Option<String>,
+}
+
+impl NodeHealth {
+    /// Parses an `INFO` reply.
+    pub fn from_info(address: String, info: &str) -> NodeHealth {
+        let field = |name: &str| -> Option<String> {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
+                .map(|v| v.trim().to_string())
+        };
+        let num = |name: &str| field(name).and_then(|v| v.parse::<u64>().ok());
+        let used_memory_bytes = num("used_memory");
+        let maxmemory_bytes = num("maxmemory");
+        NodeHealth {
+            address,
+            used_memory_bytes,
+            maxmemory_bytes,
+            memory_used_ratio: match (used_memory_bytes, maxmemory_bytes) {
+                (Some(used), Some(max)) if max > 0 => Some(used as f64 / max as f64),
+                _ => None,
+            },
+            eviction_policy: field("maxmemory_policy"),
+            evicted_keys: num("evicted_keys"),
+            keyspace_hits: num("keyspace_hits"),
+            keyspace_misses: num("keyspace_misses"),
+            redis_version: field("redis_version"),
+        }
+    }
+}
+
+/// Sums of the primaries' figures into the report's top-level fields: memory and
+/// evictions add up, the ratio is the fullest primary's (one full shard refuses the writes
+/// of its slots whatever the others hold), the policy is the first that is not
+/// `noeviction`, if any.
+fn aggregate(report: &mut HealthReport) {
+    let nodes = &report.primaries;
+    let sum = |f: fn(&NodeHealth) -> Option<u64>| -> Option<u64> {
+        nodes
+            .iter()
+            .map(f)
+            .try_fold(0u64, |acc, v| v.map(|v| acc + v))
+    };
+    report.redis_version = nodes.iter().find_map(|n| n.redis_version.clone());
+    report.used_memory_bytes = sum(|n| n.used_memory_bytes);
+    // One unlimited primary makes the sum meaningless: 0 (no limit) wins.
+    report.maxmemory_bytes = if nodes.iter().any(|n| n.maxmemory_bytes == Some(0)) {
+        Some(0)
+    } else {
+        sum(|n| n.maxmemory_bytes)
+    };
+    report.memory_used_ratio = nodes
+        .iter()
+        .filter_map(|n| n.memory_used_ratio)
+        .max_by(f64::total_cmp);
+    report.eviction_policy = nodes
+        .iter()
+        .filter_map(|n| n.eviction_policy.clone())
+        .find(|p| p != "noeviction")
+        .or_else(|| nodes.iter().find_map(|n| n.eviction_policy.clone()));
+    report.evicted_keys = sum(|n| n.evicted_keys);
+    if let (Some(h), Some(m)) = (sum(|n| n.keyspace_hits), sum(|n| n.keyspace_misses))
+        && h + m > 0
+    {
+        report.server_hit_rate = Some(h as f64 / (h + m) as f64);
+    }
 }
 
 impl HealthReport {
@@ -59,6 +147,9 @@ impl HealthReport {
             evicted_keys: None,
             server_hit_rate: None,
             cache: Vec::new(),
+            cluster: false,
+            primaries: Vec::new(),
+            cluster_state: None,
             problems: Vec::new(),
         }
     }
@@ -92,35 +183,38 @@ pub async fn check(handle: &RedisHandle, cache: Vec<NamespaceStats>) -> HealthRe
     report.ping_ms_p50 = Some(pings[pings.len() / 2]);
     report.ping_ms_max = pings.last().copied();
 
-    let info: Result<String, RedisUnavailable> = handle
-        .run(true, |mut c| async move {
-            redis::cmd("INFO").query_async(&mut c).await
-        })
-        .await;
-    if let Ok(info) = info {
-        let field = |name: &str| -> Option<String> {
-            info.lines()
-                .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
+    report.cluster = handle.is_cluster();
+    if report.cluster {
+        let info: Result<String, RedisUnavailable> = handle
+            .run(true, |mut c| async move {
+                redis::cmd("CLUSTER").arg("INFO").query_async(&mut c).await
+            })
+            .await;
+        report.cluster_state = info.ok().and_then(|i| {
+            i.lines()
+                .find_map(|l| l.strip_prefix("cluster_state:"))
                 .map(|v| v.trim().to_string())
-        };
-        let num = |name: &str| field(name).and_then(|v| v.parse::<u64>().ok());
-        report.redis_version = field("redis_version");
-        report.used_memory_bytes = num("used_memory");
-        report.maxmemory_bytes = num("maxmemory");
-        report.eviction_policy = field("maxmemory_policy");
-        report.evicted_keys = num("evicted_keys");
-        if let (Some(h), Some(m)) = (num("keyspace_hits"), num("keyspace_misses"))
-            && h + m > 0
-        {
-            report.server_hit_rate = Some(h as f64 / (h + m) as f64);
+        });
+        match report.cluster_state.as_deref() {
+            Some("ok") => {}
+            other => {
+                report.status = Status::Unhealthy;
+                report.problems.push(format!(
+                    "cluster_state {}: some slots have no reachable primary",
+                    other.unwrap_or("unknown")
+                ));
+            }
         }
-        if let (Some(used), Some(max)) = (report.used_memory_bytes, report.maxmemory_bytes)
-            && max > 0
-        {
-            report.memory_used_ratio = Some(used as f64 / max as f64);
+    }
+    match handle.on_each_primary::<String>(&redis::cmd("INFO")).await {
+        Ok(infos) => {
+            report.primaries = infos
+                .into_iter()
+                .map(|(addr, info)| NodeHealth::from_info(addr, &info))
+                .collect();
+            aggregate(&mut report);
         }
-    } else {
-        report.problems.push("INFO failed".into());
+        Err(e) => report.problems.push(format!("INFO failed: {e}")),
     }
     judge(&mut report);
     report
@@ -136,8 +230,15 @@ fn judge(r: &mut HealthReport) {
     if let Some(ratio) = r.memory_used_ratio
         && ratio > MEMORY_HIGH
     {
+        let fullest = r
+            .primaries
+            .iter()
+            .filter(|_| r.cluster)
+            .find(|n| n.memory_used_ratio == Some(ratio))
+            .map(|n| format!(" on {}", n.address))
+            .unwrap_or_default();
         r.problems.push(format!(
-            "memory {:.0}% of maxmemory (policy {})",
+            "memory {:.0}% of maxmemory{fullest} (policy {})",
             ratio * 100.0,
             r.eviction_policy.as_deref().unwrap_or("?")
         ));
@@ -204,6 +305,35 @@ mod tests {
     #[test]
     fn without_a_memory_limit_the_policy_does_not_matter() {
         assert_eq!(judged("allkeys-lru", 0, 1 << 20).status, Status::Healthy);
+    }
+
+    #[test]
+    fn a_cluster_is_judged_by_its_fullest_primary_and_sums_the_rest() {
+        let info = |used: u64, max: u64, evicted: u64, policy: &str| {
+            format!(
+                "# Server\r\nredis_version:7.0.15\r\n# Memory\r\nused_memory:{used}\r\nmaxmemory:{max}\r\nmaxmemory_policy:{policy}\r\n# Stats\r\nevicted_keys:{evicted}\r\nkeyspace_hits:30\r\nkeyspace_misses:10\r\n"
+            )
+        };
+        let mut r = HealthReport {
+            reachable: true,
+            cluster: true,
+            cluster_state: Some("ok".into()),
+            primaries: vec![
+                NodeHealth::from_info("a:7000".into(), &info(10, 100, 0, "noeviction")),
+                NodeHealth::from_info("b:7001".into(), &info(95, 100, 2, "noeviction")),
+                NodeHealth::from_info("c:7002".into(), &info(5, 100, 1, "noeviction")),
+            ],
+            ..HealthReport::new("a:7000".into())
+        };
+        aggregate(&mut r);
+        judge(&mut r);
+        assert_eq!(r.used_memory_bytes, Some(110));
+        assert_eq!(r.maxmemory_bytes, Some(300));
+        assert_eq!(r.evicted_keys, Some(3));
+        assert_eq!(r.server_hit_rate, Some(0.75));
+        assert_eq!(r.memory_used_ratio, Some(0.95));
+        assert_eq!(r.status, Status::Degraded);
+        assert!(r.problems[0].contains("on b:7001"), "{:?}", r.problems);
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub mod state;
 pub use breaker::Breaker;
 pub use cache::{Cache, CacheBackend, CacheSpec, Cached, MemoryBackend, RedisBackend, Source};
 pub use codec::Codec;
-pub use conn::{RedisHandle, RedisUnavailable};
+pub use conn::{Conn, RedisHandle, RedisUnavailable};
 pub use keys::{KeyBuilder, KeyPart};
 pub use metrics::NamespaceStats;
 

@@ -11,7 +11,7 @@
 //!   [`crate::config`] and re-exported here because [`StateStore::new`] takes it.
 //!
 //! ## In Redis
-//! One hash per document, `doc_state:v1:{document_uuid}`, readable with `HGETALL`:
+//! One hash per document, `doc_state:v2:{dsNN}:{document_uuid}`, readable with `HGETALL`:
 //!
 //! | field | meaning |
 //! |---|---|
@@ -27,8 +27,15 @@
 //! | `{stage}.error_type`, `{stage}.error` | why the stage last failed |
 //! | `{stage}.attempts` | how many times the stage was started |
 //!
-//! and one sorted set per overall status, `doc_index:v1:{status}`, of document UUIDs scored
-//! by `updated_ms`, so that documents can be listed by status without `KEYS`.
+//! and one sorted set per overall status and shard, `doc_index:v2:{dsNN}:{status}`, of
+//! document UUIDs scored by `updated_ms`, so that documents can be listed by status
+//! without `KEYS`.
+//!
+//! `{dsNN}` is a Redis Cluster hash tag: documents are spread over [`STATE_SHARDS`] shards
+//! by their UUID, and a document's hash and the index sets of its shard carry the same tag,
+//! so each transition script touches keys of one slot (a cluster refuses anything else
+//! with `CROSSSLOT`). Listing and counting read every shard; the shards' slots spread over
+//! the cluster's primaries. Standalone Redis uses the same layout.
 //!
 //! Each transition is one Lua script (`state_common.lua` followed by `state_{op}.lua`): it
 //! writes the stage fields, recomputes the overall fields from every stage, moves the
@@ -70,7 +77,42 @@ pub use uuid::Uuid;
 /// Key namespaces (after `lexpipe:{env}:`).
 const STATE_NAMESPACE: &str = "doc_state";
 const INDEX_NAMESPACE: &str = "doc_index";
-const KEY_VERSION: u32 = 1;
+/// v2: the shard hash tag (v1 keys had none and were unusable on a cluster).
+const KEY_VERSION: u32 = 2;
+
+/// Shards of the document indexes (see the module docs): enough for the slots to spread
+/// over any usual number of primaries, few enough that listing reads them all cheaply.
+pub const STATE_SHARDS: u8 = 16;
+
+/// The shard of a document (its UUID's last byte: UUIDs are hashes or random).
+pub fn shard_of(doc: Uuid) -> u8 {
+    doc.as_bytes()[15] % STATE_SHARDS
+}
+
+/// The hash tag of a shard, `ds00`…`ds15`.
+fn shard_tag(shard: u8) -> String {
+    format!("ds{shard:02}")
+}
+
+fn state_key(keys: &KeyBuilder, doc: Uuid) -> String {
+    let id = doc.hyphenated().to_string();
+    keys.key(
+        STATE_NAMESPACE,
+        KEY_VERSION,
+        &[KeyPart::Tag(&shard_tag(shard_of(doc))), KeyPart::Id(&id)],
+    )
+}
+
+fn index_key(keys: &KeyBuilder, shard: u8, status: DocumentStatus) -> String {
+    keys.key(
+        INDEX_NAMESPACE,
+        KEY_VERSION,
+        &[
+            KeyPart::Tag(&shard_tag(shard)),
+            KeyPart::Id(status.as_str()),
+        ],
+    )
+}
 
 /// Longest stage name, and most stages per document.
 const MAX_STAGE_LEN: usize = 64;
@@ -558,20 +600,20 @@ impl StateStore {
         }
     }
 
-    /// `lexpipe:{env}:doc_state:v1:{uuid}`: the hash of one document.
+    /// `lexpipe:{env}:doc_state:v2:{dsNN}:{uuid}`: the hash of one document.
     pub fn state_key(&self, doc: Uuid) -> String {
-        let id = doc.hyphenated().to_string();
-        self.keys
-            .key(STATE_NAMESPACE, KEY_VERSION, &[KeyPart::Id(&id)])
+        state_key(&self.keys, doc)
     }
 
-    /// `lexpipe:{env}:doc_index:v1:{status}`: documents in `status`, scored by `updated_ms`.
-    pub fn index_key(&self, status: DocumentStatus) -> String {
-        self.keys.key(
-            INDEX_NAMESPACE,
-            KEY_VERSION,
-            &[KeyPart::Id(status.as_str())],
-        )
+    /// `lexpipe:{env}:doc_index:v2:{dsNN}:{status}`: the documents of one shard in
+    /// `status`, scored by `updated_ms`.
+    pub fn index_key(&self, shard: u8, status: DocumentStatus) -> String {
+        index_key(&self.keys, shard, status)
+    }
+
+    /// The index of `status` that lists `doc` (the one of its shard).
+    pub fn index_key_of(&self, doc: Uuid, status: DocumentStatus) -> String {
+        self.index_key(shard_of(doc), status)
     }
 
     /// The configuration this store writes with.
@@ -590,7 +632,11 @@ impl StateStore {
     ) -> Result<DocumentState, StateError> {
         let mut keys = Vec::with_capacity(1 + DocumentStatus::ALL.len());
         keys.push(self.state_key(doc));
-        keys.extend(DocumentStatus::ALL.iter().map(|s| self.index_key(*s)));
+        keys.extend(
+            DocumentStatus::ALL
+                .iter()
+                .map(|s| self.index_key_of(doc, *s)),
+        );
         let ttl_ms = self.cfg.ttl_ms().to_string();
         let member = doc.hyphenated().to_string();
         let (keys, ttl_ms, member) = (&keys, &ttl_ms, &member);
@@ -623,13 +669,19 @@ impl StateStore {
         }
     }
 
-    /// Removes from the `status` index those of `members` whose hash is gone; returns how
-    /// many were removed.
-    async fn prune(&self, status: DocumentStatus, members: &[Uuid]) -> Result<u64, StateError> {
+    /// Removes from the `status` index of `shard` those of `members` (all of that shard)
+    /// whose hash is gone; returns how many were removed.
+    async fn prune(
+        &self,
+        shard: u8,
+        status: DocumentStatus,
+        members: &[Uuid],
+    ) -> Result<u64, StateError> {
         if members.is_empty() {
             return Ok(0);
         }
-        let index = self.index_key(status);
+        debug_assert!(members.iter().all(|m| shard_of(*m) == shard));
+        let index = self.index_key(shard, status);
         let hashes: Vec<String> = members.iter().map(|m| self.state_key(*m)).collect();
         let names: Vec<String> = members.iter().map(|m| m.hyphenated().to_string()).collect();
         let script = &self.scripts.prune;
@@ -658,14 +710,30 @@ impl StateStore {
         Ok(removed)
     }
 
-    /// Up to `limit` live documents of one index, newest first, pruning expired members met
-    /// on the way.
+    /// Up to `limit` live documents of one status, newest first, from every shard.
     async fn list_status(
         &self,
         status: DocumentStatus,
         limit: usize,
     ) -> Result<Vec<DocumentState>, StateError> {
-        let index = self.index_key(status);
+        let mut out = Vec::new();
+        for shard in 0..STATE_SHARDS {
+            out.extend(self.list_shard(shard, status, limit).await?);
+        }
+        sort_newest_first(&mut out);
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// Up to `limit` live documents of one shard's index, newest first, pruning expired
+    /// members met on the way.
+    async fn list_shard(
+        &self,
+        shard: u8,
+        status: DocumentStatus,
+        limit: usize,
+    ) -> Result<Vec<DocumentState>, StateError> {
+        let index = self.index_key(shard, status);
         let mut out = Vec::new();
         let mut offset = 0usize;
         while out.len() < limit {
@@ -708,7 +776,7 @@ impl StateStore {
                     }
                 }
             }
-            let removed = self.prune(status, &gone).await?;
+            let removed = self.prune(shard, status, &gone).await?;
             offset = offset.saturating_sub(removed as usize);
             if members.len() < batch {
                 break;
@@ -717,7 +785,7 @@ impl StateStore {
         Ok(out)
     }
 
-    /// `HGETALL` of each document, in one round trip.
+    /// `HGETALL` of each document (all of one shard, so one slot), in one round trip.
     async fn fetch(&self, docs: &[Uuid]) -> Result<Vec<HashMap<String, String>>, StateError> {
         if docs.is_empty() {
             return Ok(Vec::new());
@@ -730,6 +798,50 @@ impl StateStore {
         Ok(self
             .handle
             .run(true, |mut c| async move { pipe.query_async(&mut c).await })
+            .await?)
+    }
+
+    /// Members of one shard's `status` index, after removing those not updated since
+    /// `cutoff` whose hash has expired.
+    async fn count_shard(
+        &self,
+        shard: u8,
+        status: DocumentStatus,
+        cutoff: u64,
+    ) -> Result<u64, StateError> {
+        let index = self.index_key(shard, status);
+        let index = &index;
+        let mut offset = 0usize;
+        loop {
+            let members: Vec<String> = self
+                .handle
+                .run(true, |mut c| async move {
+                    redis::cmd("ZRANGEBYSCORE")
+                        .arg(index)
+                        .arg("-inf")
+                        .arg(cutoff)
+                        .arg("LIMIT")
+                        .arg(offset)
+                        .arg(BATCH)
+                        .query_async(&mut c)
+                        .await
+                })
+                .await?;
+            let docs: Vec<Uuid> = members
+                .iter()
+                .filter_map(|m| Uuid::parse_str(m).ok())
+                .collect();
+            let removed = self.prune(shard, status, &docs).await? as usize;
+            offset += members.len() - removed;
+            if members.len() < BATCH {
+                break;
+            }
+        }
+        Ok(self
+            .handle
+            .run(true, |mut c| async move {
+                redis::cmd("ZCARD").arg(index).query_async(&mut c).await
+            })
             .await?)
     }
 
@@ -863,41 +975,11 @@ impl DocumentStates for StateStore {
             .saturating_sub(self.cfg.ttl_ms());
         let mut counts = StatusCounts::default();
         for status in DocumentStatus::ALL {
-            let index = self.index_key(status);
-            let index = &index;
-            let mut offset = 0usize;
-            loop {
-                let members: Vec<String> = self
-                    .handle
-                    .run(true, |mut c| async move {
-                        redis::cmd("ZRANGEBYSCORE")
-                            .arg(index)
-                            .arg("-inf")
-                            .arg(cutoff)
-                            .arg("LIMIT")
-                            .arg(offset)
-                            .arg(BATCH)
-                            .query_async(&mut c)
-                            .await
-                    })
-                    .await?;
-                let docs: Vec<Uuid> = members
-                    .iter()
-                    .filter_map(|m| Uuid::parse_str(m).ok())
-                    .collect();
-                let removed = self.prune(status, &docs).await? as usize;
-                offset += members.len() - removed;
-                if members.len() < BATCH {
-                    break;
-                }
+            let mut total = 0;
+            for shard in 0..STATE_SHARDS {
+                total += self.count_shard(shard, status, cutoff).await?;
             }
-            let n: u64 = self
-                .handle
-                .run(true, |mut c| async move {
-                    redis::cmd("ZCARD").arg(index).query_async(&mut c).await
-                })
-                .await?;
-            counts.set(status, n);
+            counts.set(status, total);
         }
         Ok(counts)
     }
@@ -1211,6 +1293,27 @@ mod tests {
 
     fn doc(n: u128) -> Uuid {
         Uuid::from_u128(n)
+    }
+
+    #[test]
+    fn a_documents_hash_and_its_shards_indexes_share_one_cluster_slot() {
+        use redis::cluster_routing::Slot;
+        let keys = KeyBuilder::new("prod");
+        let mut slots = HashSet::new();
+        for n in 0..1000u128 {
+            let d = Uuid::new_v5(&Uuid::NAMESPACE_OID, &n.to_be_bytes());
+            let slot = Slot::for_key(state_key(&keys, d));
+            for status in DocumentStatus::ALL {
+                assert_eq!(
+                    Slot::for_key(index_key(&keys, shard_of(d), status)),
+                    slot,
+                    "{d} {status}"
+                );
+            }
+            slots.insert(format!("{slot:?}"));
+        }
+        // Documents spread over every shard, so over the cluster's slots.
+        assert_eq!(slots.len(), usize::from(STATE_SHARDS));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 -- Shared prelude of the document-state scripts (state_init/start/complete/fail/skip.lua
 -- are each appended to this file to make one script per atomic transition).
 --
--- KEYS[1]    doc_state:v1:{uuid} hash
--- KEYS[2..5] doc_index:v1:{queued|running|completed|failed} sorted sets (this order)
+-- KEYS[1]    doc_state:v2:{dsNN}:{uuid} hash
+-- KEYS[2..5] doc_index:v2:{dsNN}:{queued|running|completed|failed} sorted sets of the
+--            document's shard (this order): one hash tag, so one cluster slot
 -- ARGV[1]    time to live of every key, in milliseconds
 -- ARGV[2]    the document uuid (the index member)
 -- ARGV[3..]  per operation
