@@ -238,3 +238,89 @@ async fn a_wrong_password_is_unavailable_and_never_printed() {
     assert!(!err.contains("wrong-password-3c1d"), "{err}");
     assert!(!format!("{cfg:?}").contains("wrong-password-3c1d"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_over_tls_with_auth_from_a_seed_list_serves_the_cache_locks_state_and_health() {
+    // Arrange: a 3+3 cluster whose every port (clients, replication, bus) is TLS only,
+    // signed by the test CA, with a password: ElastiCache cluster mode with TLS in transit
+    // and an AUTH token. Two seed nodes, as REDIS_URL may list them.
+    let dir = tempfile::tempdir().unwrap();
+    make_certificates(dir.path());
+    let cluster = tokio::task::block_in_place(|| {
+        lexpipe_tests::cluster::RedisCluster::start_with(&[
+            ("LEXPIPE_CLUSTER_TLS_DIR", dir.path().to_str().unwrap()),
+            ("LEXPIPE_CLUSTER_PASSWORD", PASSWORD),
+        ])
+    });
+    assert!(cluster.url.starts_with("rediss://"), "{}", cluster.url);
+    let seeds = format!("{},rediss://127.0.0.1:{}", cluster.url, cluster.base + 1);
+    let ca = dir.path().join("ca.crt");
+    let env = lexpipe_tests::unique_env("tls-cluster");
+    let cfg = config_with(
+        &env,
+        &[
+            ("LEXPIPE_STAGE", "cloud"),
+            ("LEXPIPE_REDIS_CLUSTER", "true"),
+            ("REDIS_URL", &seeds),
+            ("REDIS_PASSWORD", PASSWORD),
+            ("REDIS_TLS_CA_FILE", ca.to_str().unwrap()),
+        ],
+    );
+
+    // Act
+    let app = lexpipe_tests::app_for(&cfg).await;
+    let spec = CacheSpec {
+        namespace: "itest",
+        key: app
+            .cache
+            .keys()
+            .key("itest", 1, &[KeyPart::Id("tls-cluster")]),
+        schema: 1,
+        ttl: Duration::from_secs(60),
+    };
+    let first = app
+        .cache
+        .get_or_compute(&spec, || async { Ok::<_, String>(7u32) })
+        .await
+        .unwrap();
+    let second = app
+        .cache
+        .get_or_compute(&spec, || async { Ok::<_, String>(0u32) })
+        .await
+        .unwrap();
+    let doc = uuid::Uuid::new_v4();
+    let states = app.states.clone().expect("document state is on");
+    states
+        .init(doc, "a.pdf", &"ab".repeat(32), &["ocr", "chunk"])
+        .await
+        .unwrap();
+    let state = states.start_stage(doc, "ocr").await.unwrap();
+    let locks = app.locks.clone().expect("locks are on");
+    let name = lexpipe::redis::lock::LockName::queue_item(42);
+    let lease = locks
+        .acquire(&name, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .expect("a free lock");
+    let handle = app.redis.clone().expect("a Redis handle");
+    let health = lexpipe::redis::health::check(&handle, Vec::new()).await;
+
+    // Assert
+    assert_eq!(app.redis_status, RedisStatus::Connected);
+    assert!(handle.is_cluster());
+    assert_eq!(
+        (first.source, second.source, second.value),
+        (Source::Computed, Source::Hit, 7)
+    );
+    assert_eq!(state.current_stage.as_deref(), Some("ocr"));
+    assert!(locks.release(&lease).await.unwrap());
+    assert_eq!(
+        health.cluster_state.as_deref(),
+        Some("ok"),
+        "{:?}",
+        health.problems
+    );
+    assert_eq!(health.primaries.len(), 3, "{:?}", health.primaries);
+    assert!(health.reachable);
+    assert!(!format!("{cfg:?}").contains(PASSWORD));
+}

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 /// A running cluster; stopped and its files removed when dropped.
 pub struct RedisCluster {
-    base: u16,
+    /// The first node's port; the others follow it.
+    pub base: u16,
     dir: tempfile::TempDir,
     /// `redis://127.0.0.1:{base}`: one seed node, the client finds the rest.
     pub url: String,
@@ -31,6 +32,12 @@ impl RedisCluster {
     /// 7200 on, and waits until every node says `cluster_state:ok`. Panics, naming what
     /// to install, when `redis-server` is missing: never a silent skip.
     pub fn start() -> RedisCluster {
+        RedisCluster::start_with(&[])
+    }
+
+    /// As [`RedisCluster::start`], with settings of `scripts/redis-cluster.sh`
+    /// (`LEXPIPE_CLUSTER_TLS_DIR`, `LEXPIPE_CLUSTER_PASSWORD`).
+    pub fn start_with(settings: &[(&str, &str)]) -> RedisCluster {
         let base = (7200u16..7900)
             .step_by(10)
             .find(|b| (0..6).all(|i| free(b + i) && free(b + i + 10_000)))
@@ -39,6 +46,7 @@ impl RedisCluster {
         let out = Command::new(script())
             .args(["start", &base.to_string()])
             .arg(dir.path().join("nodes"))
+            .envs(settings.iter().copied())
             .output()
             .expect("scripts/redis-cluster.sh runs");
         assert!(
@@ -58,6 +66,16 @@ impl RedisCluster {
             .output()
             .expect("redis-cli runs");
         String::from_utf8_lossy(&out.stdout).replace('\r', "")
+    }
+
+    /// Every node as a seed, comma-separated (`REDIS_URL` in cluster mode): a process
+    /// started while one node is down still finds the cluster through the others.
+    pub fn seeds(&self) -> String {
+        let scheme = self.url.split("://").next().unwrap_or("redis");
+        (0..6)
+            .map(|i| format!("{scheme}://127.0.0.1:{}", self.base + i))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// The ports of the nodes that are primaries now, as node `base` sees them.
