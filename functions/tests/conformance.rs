@@ -8,8 +8,11 @@
 //! that run exactly as they come out of the local runner (`lexpipe process`, our own ASL
 //! interpreter) on the same objects: every row of every result table is compared. Entities
 //! come from the rules and from an LLM (the fake OpenAI-compatible server of
-//! `lexpipe::testing`), and both engines make the same LLM calls. A file that is not a PDF
-//! reaches `mark-failed`, with its error recorded in PostgreSQL.
+//! `lexpipe::testing`), and both engines make the same LLM calls. A scanned filing (no
+//! text layer) goes through `ocr-start` and `ocr-poll` to Textract (the fake Textract
+//! server of `lexpipe::testing`, which both engines reach), the state machine's Wait
+//! between polls included. A file that is not a PDF reaches `mark-failed`, with its error
+//! recorded in PostgreSQL.
 //!
 //! The test starts and stops everything it needs.
 
@@ -57,6 +60,8 @@ const ACCOUNT: &str = "123456789012";
 const UPLOAD_PREFIX: &str = "uploads/";
 /// Not a PDF: fails at OCR with `NotPdf`, which the state machine catches.
 const BROKEN_KEY: &str = "uploads/broken exhibit.pdf";
+/// A one-page scan without a text layer: its page goes to Textract.
+const SCAN_KEY: &str = "uploads/scanned order.pdf";
 /// How long every execution may take (debug binaries, a shared machine).
 const EXECUTIONS_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -88,10 +93,21 @@ async fn the_samples_come_out_of_moto_step_functions_exactly_as_out_of_the_local
     // paid path runs through the functions too.
     let llm = lexpipe::testing::fake_llm::FakeLlm::start().await;
     let llm_url = llm.base_url();
-    let llm_settings: [(&str, &str); 3] = [
+    // Pages that need OCR go to Textract: the fake, one page per job (the scan's), still
+    // in progress at the first poll so that the state machine waits and polls again.
+    let textract = lexpipe::testing::fake_textract::FakeTextract::start(
+        lexpipe::testing::fake_textract::FakeConfig {
+            default_pages: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    let llm_settings: [(&str, &str); 5] = [
         ("LEXPIPE_LLM_BASE_URL", llm_url.as_str()),
         ("LEXPIPE_EXTRACTOR", "both"),
         ("OPENAI_API_KEY", "sk-conformance-test-key"),
+        ("LEXPIPE_OCR_ENGINE", "textract"),
+        ("LEXPIPE_TEXTRACT_POLL_SECS", "1"),
     ];
     let function_env: Vec<(String, String)> = [
         ("REDIS_URL", redis_url()),
@@ -105,6 +121,7 @@ async fn the_samples_come_out_of_moto_step_functions_exactly_as_out_of_the_local
         ("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID.into()),
         ("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY.into()),
         ("RUST_LOG", "info".into()),
+        ("AWS_ENDPOINT_URL_TEXTRACT", textract.endpoint()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -138,12 +155,14 @@ async fn the_samples_come_out_of_moto_step_functions_exactly_as_out_of_the_local
         put(&s3, &bucket, &key, bytes).await;
         keys.push(key);
     }
+    let scan = scanned_filing();
+    contents.insert(lexpipe::text::sha256_hex(&scan));
+    put(&s3, &bucket, SCAN_KEY, scan).await;
+    keys.push(SCAN_KEY.to_string());
+    let uploads = samples.len() + 1;
     // The samples include a byte-identical copy: one document, one execution.
     let documents = contents.len();
-    assert!(
-        documents < samples.len(),
-        "the samples' duplicate is still there"
-    );
+    assert!(documents < uploads, "the samples' duplicate is still there");
     put(
         &s3,
         &bucket,
@@ -171,6 +190,7 @@ async fn the_samples_come_out_of_moto_step_functions_exactly_as_out_of_the_local
         &local_db,
         artefacts.path(),
         &llm_settings,
+        textract.client(),
     )
     .await;
     let sources: Vec<String> = keys.iter().map(|k| format!("s3://{bucket}/{k}")).collect();
@@ -232,9 +252,25 @@ async fn the_samples_come_out_of_moto_step_functions_exactly_as_out_of_the_local
             .iter()
             .filter(|d| d.status == lexpipe::model::DocumentStatus::Completed)
             .count(),
-        samples.len(),
+        uploads,
         "the local runner reports every source"
     );
+    // The scan was read by Textract, through ocr-start and ocr-poll: one job, which the
+    // local runner's start found again by its ClientRequestToken, polled until done.
+    let scanned: i64 = sqlx::query_scalar("SELECT count(*) FROM pages WHERE text LIKE $1")
+        .bind(format!(
+            "{}%",
+            lexpipe::testing::fake_textract::line_text(1, 1, 1)
+        ))
+        .fetch_one(&cloud_db.pool)
+        .await
+        .unwrap();
+    assert_eq!(scanned, 1, "the scan's page comes from Textract");
+    assert_eq!(textract.jobs(), 1, "{:?}", textract.calls());
+    let gets = textract
+        .calls_of(lexpipe::testing::fake_textract::GET)
+        .len();
+    assert!(gets >= 2, "polled past IN_PROGRESS: {:?}", textract.calls());
     let completed = "SELECT id FROM documents WHERE status = 'completed'";
     let cloud_docs = rows(&cloud_db, "documents", completed).await;
     let local_docs = rows(&local_db, "documents", completed).await;
@@ -430,6 +466,7 @@ async fn local_app(
     db: &TestDb,
     artefacts: &std::path::Path,
     settings: &[(&str, &str)],
+    textract: aws_sdk_textract::Client,
 ) -> App {
     let mut vars = vec![
         ("DATABASE_URL", db.url.as_str()),
@@ -449,7 +486,24 @@ async fn local_app(
     let store = S3Store::from_client(moto.client(), bucket, "").unwrap();
     app.sources =
         std::sync::Arc::new(SourceReader::new().with_bucket(bucket, std::sync::Arc::new(store)));
+    app.textract = Some(textract);
     app
+}
+
+/// A one-page filing, rasterised and wrapped back into a PDF of its image: no text layer.
+fn scanned_filing() -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let born_digital = dir.path().join("order.pdf");
+    std::fs::write(
+        &born_digital,
+        lexpipe::samples::text_only_pdf(&[
+            "UNITED STATES DISTRICT COURT. ORDER granting the motion of Jane Roe to compel \
+             discovery from Acme Holdings LLC, entered on May 2, 2024.",
+        ]),
+    )
+    .unwrap();
+    lexpipe::testing::scans::rasterise(&born_digital, 100, lexpipe::testing::scans::TextLayer::None)
+        .expect("pdftoppm rasterises the filing (Debian: poppler-utils)")
 }
 
 /// Every row of `table` for the documents `ids_query` selects, as sorted JSON text, with
