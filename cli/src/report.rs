@@ -265,6 +265,30 @@ pub fn print_health(report: &lexpipe::health::Report) {
     if let Some(h) = r.server_hit_rate {
         println!("  server hit rate  {:.1}%", h * 100.0);
     }
+    if r.cluster {
+        println!(
+            "  cluster          state {}, {} primaries (memory above is their sum)",
+            r.cluster_state.as_deref().unwrap_or("unknown"),
+            r.primaries.len()
+        );
+        for n in &r.primaries {
+            let memory = match (n.used_memory_bytes, n.maxmemory_bytes) {
+                (Some(used), Some(max)) if max > 0 => format!(
+                    "{} of {} ({:.1}%)",
+                    mib(used),
+                    mib(max),
+                    100.0 * used as f64 / max as f64
+                ),
+                (Some(used), _) => mib(used),
+                _ => "?".into(),
+            };
+            println!(
+                "    primary {:<21} {memory}, {} keys evicted",
+                n.address,
+                n.evicted_keys.unwrap_or(0)
+            );
+        }
+    }
     for s in &r.cache {
         println!(
             "  cache {:<10} {:.1}% hits ({} hits, {} misses)",
