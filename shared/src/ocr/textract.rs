@@ -134,6 +134,9 @@ pub fn client_request_token(content_sha256: &str, pages: &PageMap) -> String {
 pub struct JobRequest {
     pub bucket: String,
     pub key: String,
+    /// The object version to read (a versioned bucket), as checked against the content
+    /// hash: an overwrite after the check does not change what the job reads.
+    pub version: Option<String>,
     pub content_sha256: String,
     pub document_uuid: uuid::Uuid,
     /// Original page numbers of the pages in the object, in order.
@@ -239,6 +242,7 @@ impl Engine<'_> {
                 S3Object::builder()
                     .bucket(&request.bucket)
                     .name(&request.key)
+                    .set_version(request.version.clone())
                     .build(),
             )
             .build();

@@ -128,44 +128,13 @@ pub async fn run(app: &App, input: Input) -> Result<Output, StageError> {
     })
 }
 
-/// Document types by the words that name them near the top of a first page, most
-/// specific first.
-const TYPES: [(&str, &[&str]); 10] = [
-    ("motion", &["motion to", "motion for"]),
-    ("complaint", &["complaint"]),
-    ("order", &["order", "judgment"]),
-    ("deposition", &["deposition"]),
-    ("settlement_agreement", &["settlement agreement"]),
-    (
-        "non_disclosure_agreement",
-        &[
-            "non-disclosure",
-            "nondisclosure",
-            "confidentiality agreement",
-        ],
-    ),
-    ("lease", &["lease"]),
-    ("letter", &["dear ", "sincerely"]),
-    ("contract", &["agreement", "contract"]),
-    ("brief", &["brief"]),
-];
-
 /// The metadata the rules find.
 pub fn from_rules(
     first_page: &str,
     mentions: &[Mention],
     entities: &[CanonicalEntity],
 ) -> StructuredData {
-    let head: String = first_page
-        .chars()
-        .take(1500)
-        .collect::<String>()
-        .to_lowercase();
-    let document_type = TYPES
-        .iter()
-        .find(|(_, words)| words.iter().any(|w| head.contains(w)))
-        .map(|(t, _)| t.to_string())
-        .unwrap_or_else(|| "unknown".into());
+    let document_type = crate::extract::doctype::document_type(first_page).to_string();
     // Values of one kind in order of first mention, each once.
     let ordered = |kind: EntityKind| -> Vec<String> {
         let mut seen = std::collections::HashSet::new();

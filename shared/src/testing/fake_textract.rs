@@ -10,7 +10,7 @@
 //! [`FakeConfig::throttle_starts`] starts are refused with
 //! `ProvisionedThroughputExceededException`; with [`FakeConfig::fail_jobs`] every job ends
 //! `FAILED` with that message. When given an S3 client, it reads the object a job names
-//! and gives the job as many pages as the PDF has.
+//! (the version it names, if any) and gives the job as many pages as the PDF has.
 //!
 //! Every request is logged ([`FakeTextract::calls`]) with the time it arrived, so that tests
 //! and the benchmark count what the endpoint actually received.
@@ -305,7 +305,8 @@ async fn handle(shared: &Shared, operation: &str, request: &Value) -> (u16, Valu
             let object =
                 s("/DocumentLocation/S3Object/Bucket").zip(s("/DocumentLocation/S3Object/Name"));
             call.object = object.clone();
-            start(shared, &call, object).await
+            let version = s("/DocumentLocation/S3Object/Version");
+            start(shared, &call, object, version).await
         }
         GET => get(shared, &call, request),
         _ => error("UnknownOperationException", "unknown operation"),
@@ -331,7 +332,12 @@ async fn handle(shared: &Shared, operation: &str, request: &Value) -> (u16, Valu
     result
 }
 
-async fn start(shared: &Shared, call: &Call, object: Option<(String, String)>) -> (u16, Value) {
+async fn start(
+    shared: &Shared,
+    call: &Call,
+    object: Option<(String, String)>,
+    version: Option<String>,
+) -> (u16, Value) {
     let Some(object) = object else {
         return error(
             "InvalidParameterException",
@@ -358,6 +364,7 @@ async fn start(shared: &Shared, call: &Call, object: Option<(String, String)>) -
             .get_object()
             .bucket(&object.0)
             .key(&object.1)
+            .set_version_id(version)
             .send()
             .await
         {
