@@ -604,3 +604,55 @@ async fn an_object_overwritten_after_ingest_gets_neither_a_textract_job_nor_the_
     assert_eq!(fake.calls_of(START).len(), 1, "no other job");
     cleanup(&env).await;
 }
+
+#[tokio::test]
+async fn a_failed_job_is_not_handed_to_the_next_attempt_which_starts_a_new_one() {
+    // Arrange: Textract fails the first job only (a transient fault on its side).
+    require_redis().await;
+    let env = unique_env("tx-refail");
+    let moto = MotoServer::start();
+    let bucket = moto.bucket("tx-refail").await;
+    let fake = FakeTextract::start(FakeConfig {
+        fail_jobs: Some("Internal failure while processing the document".into()),
+        failing_jobs: 1,
+        in_progress_polls: 0,
+        ..FakeConfig::default()
+    })
+    .await;
+    let app = app(&env, DeploymentStage::Cloud, &moto, &bucket, &fake, &[]).await;
+    let source = upload(&moto, &bucket, "in/filing.pdf", &scan()).await;
+    let out = tempfile::tempdir().unwrap();
+    let first = run(&app, std::slice::from_ref(&source), out.path()).await;
+    assert_eq!(
+        first.documents[0].error_type.as_deref(),
+        Some("TextractJobFailed")
+    );
+
+    // Act: the document is processed again within the day the start is remembered.
+    let second = run(&app, &[source], out.path()).await;
+
+    // Assert: a second job, under another token, read the document.
+    assert_eq!(
+        second.documents[0].status,
+        DocumentStatus::Completed,
+        "{:?}",
+        second.documents[0].error
+    );
+    let starts = fake.calls_of(START);
+    assert_eq!(starts.len(), 2, "{starts:#?}");
+    assert_eq!(fake.jobs(), 2);
+    assert_ne!(
+        starts[0].client_request_token,
+        starts[1].client_request_token
+    );
+    assert_ne!(starts[0].job_id, starts[1].job_id);
+    let doc = output(&second, 0);
+    assert!(
+        doc.pages
+            .iter()
+            .all(|p| p.ocr_engine.as_deref() == Some("textract")),
+        "{:?}",
+        doc.pages
+    );
+    cleanup(&env).await;
+}

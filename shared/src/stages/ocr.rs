@@ -681,6 +681,9 @@ async fn poll_textract(
         return Ok(pending_output(app, plan, text, job_id.to_string()));
     }
     if status.is_failed() {
+        engine
+            .job_failed(&doc.content_sha256, &plan.pages, job_id)
+            .await;
         return Err(TextractError::JobFailed {
             job_id: job_id.to_string(),
             message: status
