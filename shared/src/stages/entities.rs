@@ -174,7 +174,9 @@ pub async fn run(app: &App, input: Input) -> Result<Output, StageError> {
             chunks: mine.iter().map(|c| c.id.clone()).zip(per_chunk).collect(),
         })
     })
-    .await?;
+    .await
+    // The calls made before the failure were received (and billed): the ledger counts them.
+    .map_err(|e| e.with_usage(meter.ledger()))?;
     if produced.reused {
         work = Work {
             computed: 0,

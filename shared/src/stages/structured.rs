@@ -119,7 +119,9 @@ pub async fn run(app: &App, input: Input) -> Result<Output, StageError> {
             mv,
         ))
     })
-    .await?;
+    .await
+    // The calls made before the failure were received (and billed): the ledger counts them.
+    .map_err(|e| e.with_usage(meter.ledger()))?;
     Ok(Output {
         artefact: key,
         document_type: produced.value.document_type.clone(),
