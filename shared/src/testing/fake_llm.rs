@@ -28,6 +28,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::extract::RuleExtractor;
+use crate::model::EntityKind;
 
 /// One misbehaviour, served to one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,14 +311,17 @@ fn answer(schema_name: &str, request: &Value, extractor: &RuleExtractor) -> Stri
             json!({ "entities": entities }).to_string()
         }
         "document_structure" => {
-            // The user message lists entities as `- e0 PERSON: Jane Roe`.
+            // The people and organisations the rules find in the part, the first two its
+            // parties.
             let text = first_user_text(request);
-            let named: Vec<&str> = text
-                .lines()
-                .filter_map(|l| l.strip_prefix("- "))
-                .filter(|l| l.contains(" PERSON: ") || l.contains(" ORG: "))
-                .filter_map(|l| l.split_once(": ").map(|(_, n)| n))
-                .collect();
+            let mut named: Vec<String> = Vec::new();
+            for m in extractor.extract(text) {
+                if matches!(m.kind, EntityKind::Person | EntityKind::Org)
+                    && !named.contains(&m.text)
+                {
+                    named.push(m.text);
+                }
+            }
             let mut v = minimal_instance(schema);
             v["document_type"] = json!("unknown");
             v["parties"] = named
@@ -336,8 +340,18 @@ fn answer(schema_name: &str, request: &Value, extractor: &RuleExtractor) -> Stri
                 .chars()
                 .take(80)
                 .collect::<String>();
+            let page = text
+                .lines()
+                .nth(1)
+                .and_then(|l| {
+                    l.strip_prefix("[page ")?
+                        .strip_suffix(']')?
+                        .parse::<u64>()
+                        .ok()
+                })
+                .unwrap_or(1);
             if !first_line.trim().is_empty() {
-                v["key_facts"] = json!([{"fact": first_line.trim(), "page": 1}]);
+                v["key_facts"] = json!([{"fact": first_line.trim(), "page": page}]);
             }
             v.to_string()
         }
