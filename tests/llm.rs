@@ -798,3 +798,32 @@ async fn a_long_document_is_described_chunk_by_chunk_to_its_last_page_and_once()
     assert_eq!(tally2.usage.llm.calls, 0);
     cleanup(&env).await;
 }
+
+#[tokio::test]
+async fn a_run_that_reuses_the_entity_artefacts_counts_the_calls_it_did_not_make() {
+    // Arrange: a document analysed once; its batch artefacts are in the store.
+    require_redis().await;
+    let env = unique_env("llm-reuse");
+    let fake = FakeLlm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_pdf(dir.path(), "filing.pdf", &pages(None));
+    let app = app(&env, &fake, &dir.path().join("art"), &[]).await;
+    let (first, tally1) = analyse(&app, &file).await;
+    let calls = fake.requests();
+
+    // Act: analysed again with the same store, the batches are reused whole.
+    let (_, tally2) = analyse(&app, &file).await;
+
+    // Assert
+    assert_eq!(fake.requests(), calls, "no call");
+    assert_eq!(tally2.stages["extract_entities"].computed, 0);
+    assert_eq!(tally2.usage.llm.calls, 0);
+    let chunks = unique_chunks(&first).len() as u64;
+    assert_eq!(
+        tally2.usage.llm.calls_avoided, chunks,
+        "one entity call avoided per chunk"
+    );
+    assert!(tally1.usage.llm.usd > 0.0);
+    assert!(tally2.usage.llm.usd_avoided > 0.0, "{tally2:?}");
+    cleanup(&env).await;
+}
