@@ -5,8 +5,10 @@
 //! Answers, by the `response_format.json_schema.name` of the request:
 //! - `entities`: the rule extractor's mentions of the first user message (the chunk text),
 //!   as `{"entities": [{"kind", "text", "normalized"}]}` — what a good model would say;
-//! - `document_structure`: the smallest valid description, with the first two PERSON/ORG
-//!   entities the prompt lists as parties and a `related_to` relationship between them;
+//! - `document_structure`: the smallest valid description of the part of a document the
+//!   prompt carries, with the first two PERSON/ORG mentions the rules find in it as parties,
+//!   a `related_to` relationship between them, and its first line as a key fact on the
+//!   part's first `[page N]`;
 //! - `adjudication`: every numbered pair is the same entity;
 //! - anything else: the smallest instance of the schema (required properties only, empty
 //!   arrays, the first `enum` value), which the schema accepts.
