@@ -10,6 +10,7 @@ use lexpipe::redis::lock::LockName;
 use lexpipe::stages::persist::QueueClaim;
 use lexpipe::stages::{DocumentRef, StageError, errors, tasks};
 use lexpipe::store::queue::{self, ItemClaim};
+use lexpipe::testing::fake_llm::{FakeLlm, Fault};
 use lexpipe::text::sha256_hex;
 use lexpipe_tests::aws::context_with_deadline_in;
 use lexpipe_tests::pg::test_database;
@@ -347,4 +348,60 @@ async fn mark_failed_leaves_a_queue_workers_row_to_the_worker_and_a_newer_owners
     assert_eq!(item.status, lexpipe::model::DocumentStatus::Running);
     cleanup(&env).await;
     db.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_step_that_fails_after_paid_calls_counts_them_in_its_invocations_metric_lines() {
+    // Arrange: a document chunked by the functions, and an LLM that answers every request
+    // of the next batch with broken JSON (each chunk is asked, repaired, and fails).
+    require_redis().await;
+    let env = unique_env("lambda-usage");
+    let fake = FakeLlm::start().await;
+    let base = fake.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with(
+        &env,
+        &[
+            ("LEXPIPE_LLM_BASE_URL", base.as_str()),
+            ("LEXPIPE_EXTRACTOR", "llm"),
+            ("LEXPIPE_LLM_RETRY_BASE_MS", "10"),
+        ],
+    );
+    let app = lexpipe_tests::app_with_artefacts(config, dir.path()).await;
+    let file = lexpipe_tests::samples_dir().join("nda.pdf");
+    let source = file.display().to_string();
+    let doc = DocumentRef::new(&sha256_hex(std::fs::read(&file).unwrap()), &source);
+    let step = |task: &'static str, input: Value| {
+        lexpipe_functions::step(&app, task, LambdaEvent::new(input, Context::default()))
+    };
+    let ocr = step(tasks::OCR_START, json!({ "document": doc }))
+        .await
+        .unwrap();
+    let chunks = step(tasks::CHUNK, json!({"document": doc, "ocr": ocr}))
+        .await
+        .unwrap();
+    let batch = &chunks["batches"][0];
+    let count = batch["count"].as_u64().unwrap();
+    fake.push_faults((0..2 * count).map(|_| Fault::Malformed));
+    let input = json!({"document": doc, "chunks": chunks["artefact"], "batch": batch});
+
+    // Act
+    let result = lexpipe::pipeline::invoke(&app, tasks::EXTRACT_ENTITIES, input).await;
+
+    // Assert: the failed step carries the calls the endpoint received, and its
+    // invocation's metric lines count them.
+    let error = result.as_ref().expect_err("every chunk fails");
+    assert_eq!(error.error_type(), "LlmInvalidResponse", "{error}");
+    assert_eq!(fake.requests(), 2 * count);
+    let usage = lexpipe_functions::step_usage(&result);
+    assert_eq!(usage.llm.calls, fake.requests());
+    let invocation =
+        lexpipe_functions::Invocation::start(&app, tasks::EXTRACT_ENTITIES, &Context::default());
+    let lines = invocation.metric_lines(&usage);
+    let llm = lines
+        .iter()
+        .find(|l| l["Api"] == "llm")
+        .expect("an LLM line");
+    assert_eq!(llm["ApiCalls"], json!(fake.requests() as f64));
+    cleanup(&env).await;
 }

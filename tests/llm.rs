@@ -21,6 +21,7 @@ use lexpipe_tests::{cleanup, config_with, keys_of, raw_connection, require_redis
 use serde_json::json;
 
 const ENTITIES: &str = "entities";
+const STRUCTURE: &str = "document_structure";
 
 /// An app of `env` asking `fake`, artefacts in `artefacts`.
 async fn app(env: &str, fake: &FakeLlm, artefacts: &Path, overrides: &[(&str, &str)]) -> App {
@@ -201,10 +202,14 @@ async fn editing_one_page_re_extracts_only_the_changed_chunks() {
     assert_eq!(fake.requests_for(ENTITIES) - before, changed);
     assert_eq!(
         tally.usage.llm.calls,
-        changed + 1,
-        "the changed chunks and one description of the new document"
+        2 * changed,
+        "the changed chunks' entities and descriptions"
     );
-    assert_eq!(fake.requests_for("document_structure"), 2);
+    assert_eq!(
+        fake.requests_for(STRUCTURE),
+        old.len() as u64 + changed,
+        "every chunk of the first version, then the changed ones"
+    );
     assert!(
         second
             .mentions
@@ -237,17 +242,17 @@ async fn a_model_change_re_extracts_every_chunk_and_describes_the_document_again
     let chunks = unique_chunks(&first).len() as u64;
     assert_eq!(
         fake.requests() - calls,
-        chunks + 1,
-        "every chunk and the document"
+        2 * chunks,
+        "every chunk's entities and description"
     );
-    assert_eq!(tally.usage.llm.calls, chunks + 1);
+    assert_eq!(tally.usage.llm.calls, 2 * chunks);
     let described = |o: &DocumentOutput| o.structured.clone().unwrap().model_version;
     assert!(
-        described(&first).starts_with("llm-p1-gpt-4o-mini-"),
+        described(&first).starts_with("llm-p2-gpt-4o-mini-"),
         "{}",
         described(&first)
     );
-    assert!(described(&second).starts_with("llm-p1-gpt-4o-"));
+    assert!(described(&second).starts_with("llm-p2-gpt-4o-"));
     assert_ne!(described(&first), described(&second));
     cleanup(&env).await;
 }
@@ -263,7 +268,10 @@ async fn the_description_links_the_llm_relationships_to_canonical_entities() {
 
     let (out, _) = analyse(&app, &file).await;
 
-    assert_eq!(fake.requests_for("document_structure"), 1);
+    assert_eq!(
+        fake.requests_for(STRUCTURE),
+        unique_chunks(&out).len() as u64
+    );
     let s = out.structured.expect("a description");
     assert!(!s.party_roles.is_empty(), "{s:?}");
     let r = s.relationships.first().expect("a relationship");
@@ -749,5 +757,73 @@ async fn the_api_key_appears_in_no_log_line_error_cache_key_or_value() {
             );
         }
     }
+    cleanup(&env).await;
+}
+
+#[tokio::test]
+async fn a_long_document_is_described_chunk_by_chunk_to_its_last_page_and_once() {
+    // Arrange: sixteen pages, far more text than one request carried before.
+    require_redis().await;
+    let env = unique_env("llm-long");
+    let fake = FakeLlm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let long: Vec<String> = (0..4)
+        .flat_map(|_| pages(None))
+        .enumerate()
+        .map(|(i, p)| p.replace("Acme Holdings", &format!("Acme Holdings {}-", i / 4)))
+        .collect();
+    let file = write_pdf(dir.path(), "long.pdf", &long);
+    let first_app = app(&env, &fake, &dir.path().join("a1"), &[]).await;
+
+    // Act: described twice, on two machines sharing Redis.
+    let (out, tally) = analyse(&first_app, &file).await;
+    let after_first = fake.requests_for(STRUCTURE);
+    let second_app = app(&env, &fake, &dir.path().join("a2"), &[]).await;
+    let (again, tally2) = analyse(&second_app, &file).await;
+
+    // Assert
+    let text: usize = out.pages.iter().map(|p| p.text.chars().count()).sum();
+    assert!(text > 24_000, "{text} characters");
+    let chunks = out.chunks.len() as u64;
+    assert_eq!(after_first, chunks, "one description per chunk");
+    assert_eq!(fake.requests_for(STRUCTURE), chunks, "none the second time");
+    let s = out.structured.expect("a description");
+    assert!(
+        s.key_facts.iter().filter_map(|f| f.page).max() >= Some(15),
+        "the last pages are read: {:?}",
+        s.key_facts
+    );
+    assert_eq!(Some(s), again.structured);
+    assert_eq!(tally.usage.llm.calls, fake.requests());
+    assert_eq!(tally2.usage.llm.calls, 0);
+    cleanup(&env).await;
+}
+
+#[tokio::test]
+async fn a_run_that_reuses_the_entity_artefacts_counts_the_calls_it_did_not_make() {
+    // Arrange: a document analysed once; its batch artefacts are in the store.
+    require_redis().await;
+    let env = unique_env("llm-reuse");
+    let fake = FakeLlm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_pdf(dir.path(), "filing.pdf", &pages(None));
+    let app = app(&env, &fake, &dir.path().join("art"), &[]).await;
+    let (first, tally1) = analyse(&app, &file).await;
+    let calls = fake.requests();
+
+    // Act: analysed again with the same store, the batches are reused whole.
+    let (_, tally2) = analyse(&app, &file).await;
+
+    // Assert
+    assert_eq!(fake.requests(), calls, "no call");
+    assert_eq!(tally2.stages["extract_entities"].computed, 0);
+    assert_eq!(tally2.usage.llm.calls, 0);
+    let chunks = unique_chunks(&first).len() as u64;
+    assert_eq!(
+        tally2.usage.llm.calls_avoided, chunks,
+        "one entity call avoided per chunk"
+    );
+    assert!(tally1.usage.llm.usd > 0.0);
+    assert!(tally2.usage.llm.usd_avoided > 0.0, "{tally2:?}");
     cleanup(&env).await;
 }

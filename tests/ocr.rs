@@ -215,3 +215,66 @@ async fn without_the_ocr_tools_a_scan_completes_naming_its_unread_pages_and_how_
     );
     cleanup(&env).await;
 }
+
+#[tokio::test]
+async fn ocr_results_are_cached_as_long_as_their_kind_of_document_says() {
+    // Arrange: a court filing, a contract, and a scan whose text nobody has read yet,
+    // with a lifetime of their own for filings and contracts.
+    require_redis().await;
+    let env = unique_env("ocr-ttl");
+    let dir = tempfile::tempdir().unwrap();
+    let samples = lexpipe_tests::samples_dir();
+    let scan = dir.path().join("scan.pdf");
+    std::fs::write(
+        &scan,
+        scans::rasterise(&corpus("ca3_003112692106.pdf"), 40, TextLayer::None).unwrap(),
+    )
+    .unwrap();
+    let files = [samples.join("complaint.pdf"), samples.join("nda.pdf"), scan];
+    let filing = 90 * 86_400;
+    let contract = 86_400;
+    let other = 30 * 86_400;
+    let app = app(
+        &env,
+        dir.path(),
+        &[
+            ("LEXPIPE_OCR_ENGINE", "none"),
+            ("LEXPIPE_CACHE_TTL_OCR_FILING_SECS", &filing.to_string()),
+            ("LEXPIPE_CACHE_TTL_OCR_CONTRACT_SECS", &contract.to_string()),
+        ],
+    )
+    .await;
+    let opts = RunOptions {
+        out_dir: dir.path().join("out"),
+        time_scale: 0.0,
+        ..RunOptions::default()
+    };
+
+    // Act
+    let summary = runner::process(&app, &files, &opts, &|_| {}).await.unwrap();
+
+    // Assert: each document's OCR entry lives as long as its kind says.
+    let mut redis = lexpipe_tests::raw_connection().await;
+    for (file, secs) in files.iter().zip([filing, contract, other]) {
+        let d = summary
+            .documents
+            .iter()
+            .find(|d| d.source == file.display().to_string())
+            .unwrap();
+        assert_eq!(d.status, DocumentStatus::Completed, "{:?}", d.error);
+        let sha = sha256_hex(std::fs::read(file).unwrap());
+        let key = ocr::cache_spec(&app, &sha, &ocr::pdf_text_method()).key;
+        let pttl: i64 = redis::cmd("PTTL")
+            .arg(&key)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        let ms = secs * 1000;
+        assert!(
+            pttl <= ms && pttl > ms - 120_000,
+            "{}: PTTL {pttl} ms, expected about {secs} s",
+            file.display()
+        );
+    }
+    cleanup(&env).await;
+}

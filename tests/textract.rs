@@ -14,6 +14,7 @@ use lexpipe::config::DeploymentStage;
 use lexpipe::model::{DocumentOutput, DocumentStatus};
 use lexpipe::redis::ratelimit::Api;
 use lexpipe::runner::{self, RunOptions, Summary};
+use lexpipe::stages::{DocumentRef, ocr};
 use lexpipe::store::blob::{BlobStore, S3Store};
 use lexpipe::store::source::SourceReader;
 use lexpipe::testing::fake_textract::{self, FakeConfig, FakeTextract, GET, START};
@@ -501,5 +502,157 @@ async fn a_partially_successful_job_completes_the_document_naming_the_unread_pag
         .filter(|k| k.contains(":ocr:") && k.contains("textract"))
         .collect();
     assert!(ocr_results.is_empty(), "cached: {ocr_results:?}");
+    cleanup(&env).await;
+}
+
+#[tokio::test]
+async fn a_scanned_filing_read_by_textract_is_cached_as_long_as_filings_are() {
+    // Arrange: Textract's text of a scan says nothing of its kind; its ECF header (the
+    // text layer) says it is a filing.
+    require_redis().await;
+    let env = unique_env("tx-ttl");
+    let moto = MotoServer::start();
+    let bucket = moto.bucket("tx-ttl").await;
+    let fake = FakeTextract::start(FakeConfig::default()).await;
+    let filing = 90 * 86_400;
+    let app = app(
+        &env,
+        DeploymentStage::Cloud,
+        &moto,
+        &bucket,
+        &fake,
+        &[("LEXPIPE_CACHE_TTL_OCR_FILING_SECS", &filing.to_string())],
+    )
+    .await;
+    let source = upload(&moto, &bucket, "in/filing.pdf", &scan()).await;
+    let out = tempfile::tempdir().unwrap();
+
+    // Act
+    let summary = run(&app, &[source], out.path()).await;
+
+    // Assert
+    assert_eq!(
+        summary.documents[0].status,
+        DocumentStatus::Completed,
+        "{:?}",
+        summary.documents[0].error
+    );
+    let ocr_keys: Vec<String> = keys_of(&env)
+        .await
+        .into_iter()
+        .filter(|k| k.contains(":ocr:"))
+        .collect();
+    assert_eq!(ocr_keys.len(), 2, "text layer and Textract: {ocr_keys:?}");
+    let mut redis = raw_connection().await;
+    for key in &ocr_keys {
+        let pttl: i64 = redis::cmd("PTTL")
+            .arg(key)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        assert!(
+            pttl <= filing * 1000 && pttl > (filing - 120) * 1000,
+            "{key}: PTTL {pttl} ms"
+        );
+    }
+    cleanup(&env).await;
+}
+
+#[tokio::test]
+async fn an_object_overwritten_after_ingest_gets_neither_a_textract_job_nor_the_text_of_its_old_bytes()
+ {
+    // Arrange: a document identified (its hash computed) and its text layer read, then
+    // its object overwritten before OCR went on.
+    require_redis().await;
+    let env = unique_env("tx-etag");
+    let moto = MotoServer::start();
+    let bucket = moto.bucket("tx-etag").await;
+    let fake = FakeTextract::start(FakeConfig::default()).await;
+    let app = app(&env, DeploymentStage::Cloud, &moto, &bucket, &fake, &[]).await;
+    let old = scan();
+    let mut new = old.clone();
+    new.extend_from_slice(b"\n% a later version\n");
+    let source = upload(&moto, &bucket, "in/filing.pdf", &old).await;
+    let sha = lexpipe::text::sha256_hex(&old);
+    let doc = DocumentRef::new(&sha, &source);
+    ocr::text_layer(&app, &doc).await.unwrap();
+    upload(&moto, &bucket, "in/filing.pdf", &new).await;
+    let start = |document: DocumentRef| ocr::start(&app, ocr::StartInput { document });
+
+    // Act and Assert: no job reads the new bytes for the old hash.
+    let err = start(doc.clone()).await.unwrap_err();
+    assert_eq!(err.error_type(), "ContentChanged", "{err}");
+    assert!(fake.calls_of(START).is_empty(), "{:#?}", fake.calls());
+
+    // Arrange: the old bytes, processed under another name, have their text cached.
+    let copy = upload(&moto, &bucket, "in/copy.pdf", &old).await;
+    let out = tempfile::tempdir().unwrap();
+    let summary = run(&app, std::slice::from_ref(&copy), out.path()).await;
+    assert_eq!(
+        summary.documents[0].status,
+        DocumentStatus::Completed,
+        "{:?}",
+        summary.documents[0].error
+    );
+    assert_eq!(fake.calls_of(START).len(), 1);
+
+    // Act and Assert: the overwritten object is not given that text; the copy still is.
+    let err = start(doc).await.unwrap_err();
+    assert_eq!(err.error_type(), "ContentChanged", "{err}");
+    let reused = start(DocumentRef::new(&sha, &copy)).await.unwrap();
+    assert!(reused.ready && reused.work.reused == 1, "{reused:?}");
+    assert_eq!(fake.calls_of(START).len(), 1, "no other job");
+    cleanup(&env).await;
+}
+
+#[tokio::test]
+async fn a_failed_job_is_not_handed_to_the_next_attempt_which_starts_a_new_one() {
+    // Arrange: Textract fails the first job only (a transient fault on its side).
+    require_redis().await;
+    let env = unique_env("tx-refail");
+    let moto = MotoServer::start();
+    let bucket = moto.bucket("tx-refail").await;
+    let fake = FakeTextract::start(FakeConfig {
+        fail_jobs: Some("Internal failure while processing the document".into()),
+        failing_jobs: 1,
+        in_progress_polls: 0,
+        ..FakeConfig::default()
+    })
+    .await;
+    let app = app(&env, DeploymentStage::Cloud, &moto, &bucket, &fake, &[]).await;
+    let source = upload(&moto, &bucket, "in/filing.pdf", &scan()).await;
+    let out = tempfile::tempdir().unwrap();
+    let first = run(&app, std::slice::from_ref(&source), out.path()).await;
+    assert_eq!(
+        first.documents[0].error_type.as_deref(),
+        Some("TextractJobFailed")
+    );
+
+    // Act: the document is processed again within the day the start is remembered.
+    let second = run(&app, &[source], out.path()).await;
+
+    // Assert: a second job, under another token, read the document.
+    assert_eq!(
+        second.documents[0].status,
+        DocumentStatus::Completed,
+        "{:?}",
+        second.documents[0].error
+    );
+    let starts = fake.calls_of(START);
+    assert_eq!(starts.len(), 2, "{starts:#?}");
+    assert_eq!(fake.jobs(), 2);
+    assert_ne!(
+        starts[0].client_request_token,
+        starts[1].client_request_token
+    );
+    assert_ne!(starts[0].job_id, starts[1].job_id);
+    let doc = output(&second, 0);
+    assert!(
+        doc.pages
+            .iter()
+            .all(|p| p.ocr_engine.as_deref() == Some("textract")),
+        "{:?}",
+        doc.pages
+    );
     cleanup(&env).await;
 }

@@ -115,6 +115,7 @@ async fn pollers_run(config: &Config, pollers: usize) -> anyhow::Result<PollerRo
     app.textract = Some(fake.client());
     let sha = lexpipe::text::sha256_hex(format!("bench-{}", rand_u64()));
     let request = JobRequest {
+        version: None,
         bucket: "bench-bucket".into(),
         key: "in/scan.pdf".into(),
         content_sha256: sha.clone(),

@@ -151,16 +151,22 @@ pub async fn step(
     let (payload, ctx) = event.into_parts();
     let inv = Invocation::start(app, task, &ctx);
     let r = lexpipe::pipeline::invoke(&inv.app, task, payload).await;
-    let usage = r
-        .as_ref()
-        .ok()
-        .and_then(Ledger::reported)
-        .unwrap_or_default();
-    inv.finish(&usage).await;
+    inv.finish(&step_usage(&r)).await;
     r.map_err(|e| {
         tracing::warn!(task, error_type = e.error_type(), "step failed: {e}");
         diagnostic(&e)
     })
+}
+
+/// The paid API usage of a step's invocation, for its metric lines: what its output
+/// reports, or, when it failed, what its error carries ([`StageError::usage`]: the calls a
+/// failed attempt made were received, and billed, all the same).
+pub fn step_usage(result: &Result<Value, StageError>) -> Ledger {
+    match result {
+        Ok(output) => Ledger::reported(output),
+        Err(e) => e.usage().copied(),
+    }
+    .unwrap_or_default()
 }
 
 /// The objects of an S3 notification (records without a bucket or key are dropped with a

@@ -5,7 +5,9 @@
 //! makes the calls, and reports `meter.ledger()` in its output under `"usage"` (omitted
 //! when empty). The local runner adds every step's usage into the document's and the run's
 //! summary (`api_calls`, `cost_usd`); the Lambda flow carries the same field in the state
-//! machine's payloads. Counts are of requests the endpoint actually received: a call is
+//! machine's payloads. A step that fails after paid calls returns them with its error
+//! (`StageError::WithUsage`), which the local runner adds to the summary and a Lambda
+//! function to its invocation's metric lines. Counts are of requests the endpoint actually received: a call is
 //! recorded when it was sent, whatever came back; an avoided call is one a cache, an
 //! artefact or a duplicate check made unnecessary, priced at what it would have cost.
 

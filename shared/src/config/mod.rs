@@ -31,7 +31,8 @@
 //! | `LEXPIPE_REDIS_RATE_LIMIT` | `true` | shared rate limits on paid APIs |
 //! | `LEXPIPE_REDIS_STATE` | `true` | per-document progress, so failed runs resume |
 //! | `LEXPIPE_REDIS_IDEMPOTENCY` | `true` | idempotency keys, so retries never repeat work |
-//! | `LEXPIPE_CACHE_TTL_OCR_SECS` | `2592000` (30 days) | lifetime of cached OCR results, ≥ 1 s |
+//! | `LEXPIPE_CACHE_TTL_OCR_SECS` | `2592000` (30 days) | lifetime of cached OCR results, ≥ 1 s; of every document kind without its own setting below |
+//! | `LEXPIPE_CACHE_TTL_OCR_FILING_SECS`, `…_CONTRACT_SECS`, `…_EXHIBIT_SECS` | `LEXPIPE_CACHE_TTL_OCR_SECS` | lifetime of the cached OCR results of court filings (pleadings, motions, orders, briefs, transcripts, anything with an ECF stamp), contracts (agreements, leases, NDAs) and exhibits, as the text tells (`extract::doctype`), ≥ 1 s |
 //! | `LEXPIPE_CACHE_TTL_ENTITIES_SECS` | `604800` (7 days) | lifetime of cached chunk entities, ≥ 1 s |
 //! | `LEXPIPE_CACHE_TTL_RESOLUTION_SECS` | `604800` (7 days) | lifetime of cached entity resolutions, ≥ 1 s |
 //! | `LEXPIPE_CACHE_TTL_LLM_SECS` | `604800` (7 days) | lifetime of cached LLM responses, ≥ 1 s |
@@ -142,6 +143,9 @@ const REDIS_RATE_LIMIT: &str = "LEXPIPE_REDIS_RATE_LIMIT";
 const REDIS_STATE: &str = "LEXPIPE_REDIS_STATE";
 const REDIS_IDEMPOTENCY: &str = "LEXPIPE_REDIS_IDEMPOTENCY";
 const CACHE_TTL_OCR_SECS: &str = "LEXPIPE_CACHE_TTL_OCR_SECS";
+const CACHE_TTL_OCR_FILING_SECS: &str = "LEXPIPE_CACHE_TTL_OCR_FILING_SECS";
+const CACHE_TTL_OCR_CONTRACT_SECS: &str = "LEXPIPE_CACHE_TTL_OCR_CONTRACT_SECS";
+const CACHE_TTL_OCR_EXHIBIT_SECS: &str = "LEXPIPE_CACHE_TTL_OCR_EXHIBIT_SECS";
 const CACHE_TTL_ENTITIES_SECS: &str = "LEXPIPE_CACHE_TTL_ENTITIES_SECS";
 const CACHE_TTL_RESOLUTION_SECS: &str = "LEXPIPE_CACHE_TTL_RESOLUTION_SECS";
 const CACHE_TTL_LLM_SECS: &str = "LEXPIPE_CACHE_TTL_LLM_SECS";
@@ -309,8 +313,15 @@ impl RedisConfig {
 /// Redis cheap.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheConfig {
-    /// `LEXPIPE_CACHE_TTL_OCR_SECS`.
+    /// `LEXPIPE_CACHE_TTL_OCR_SECS`: OCR results of documents of no known kind.
     pub ttl_ocr: Duration,
+    /// `LEXPIPE_CACHE_TTL_OCR_FILING_SECS` (default `ttl_ocr`): OCR results of court
+    /// filings.
+    pub ttl_ocr_filing: Duration,
+    /// `LEXPIPE_CACHE_TTL_OCR_CONTRACT_SECS` (default `ttl_ocr`): of contracts.
+    pub ttl_ocr_contract: Duration,
+    /// `LEXPIPE_CACHE_TTL_OCR_EXHIBIT_SECS` (default `ttl_ocr`): of exhibits.
+    pub ttl_ocr_exhibit: Duration,
     /// `LEXPIPE_CACHE_TTL_ENTITIES_SECS`.
     pub ttl_entities: Duration,
     /// `LEXPIPE_CACHE_TTL_RESOLUTION_SECS`.
@@ -918,8 +929,12 @@ fn redacted_url(redis: &RedisConfig) -> String {
 }
 
 fn read_cache<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<CacheConfig, ConfigError> {
+    let ttl_ocr = vars.secs(CACHE_TTL_OCR_SECS, 30 * DAY_SECS)?;
     Ok(CacheConfig {
-        ttl_ocr: vars.secs(CACHE_TTL_OCR_SECS, 30 * DAY_SECS)?,
+        ttl_ocr,
+        ttl_ocr_filing: vars.secs(CACHE_TTL_OCR_FILING_SECS, ttl_ocr.as_secs())?,
+        ttl_ocr_contract: vars.secs(CACHE_TTL_OCR_CONTRACT_SECS, ttl_ocr.as_secs())?,
+        ttl_ocr_exhibit: vars.secs(CACHE_TTL_OCR_EXHIBIT_SECS, ttl_ocr.as_secs())?,
         ttl_entities: vars.secs(CACHE_TTL_ENTITIES_SECS, 7 * DAY_SECS)?,
         ttl_resolution: vars.secs(CACHE_TTL_RESOLUTION_SECS, 7 * DAY_SECS)?,
         ttl_llm: vars.secs(CACHE_TTL_LLM_SECS, 7 * DAY_SECS)?,
@@ -1361,6 +1376,9 @@ mod tests {
             REDIS_STATE,
             REDIS_IDEMPOTENCY,
             CACHE_TTL_OCR_SECS,
+            CACHE_TTL_OCR_FILING_SECS,
+            CACHE_TTL_OCR_CONTRACT_SECS,
+            CACHE_TTL_OCR_EXHIBIT_SECS,
             CACHE_TTL_ENTITIES_SECS,
             CACHE_TTL_RESOLUTION_SECS,
             CACHE_TTL_LLM_SECS,
@@ -1424,6 +1442,9 @@ mod tests {
             REDIS_CONNECT_TIMEOUT_MS,
             REDIS_RESPONSE_TIMEOUT_MS,
             CACHE_TTL_OCR_SECS,
+            CACHE_TTL_OCR_FILING_SECS,
+            CACHE_TTL_OCR_CONTRACT_SECS,
+            CACHE_TTL_OCR_EXHIBIT_SECS,
             CACHE_TTL_ENTITIES_SECS,
             CACHE_TTL_RESOLUTION_SECS,
             CACHE_TTL_LLM_SECS,
@@ -1453,6 +1474,21 @@ mod tests {
         ]);
         let c = cfg.cache;
         assert_eq!(c.ttl_ocr, Duration::from_secs(1));
+        assert_eq!(
+            (c.ttl_ocr_filing, c.ttl_ocr_contract, c.ttl_ocr_exhibit),
+            (c.ttl_ocr, c.ttl_ocr, c.ttl_ocr),
+            "a kind without its own setting keeps the OCR lifetime"
+        );
+        let kinds = loaded(&[
+            (CACHE_TTL_OCR_FILING_SECS, "7776000"),
+            (CACHE_TTL_OCR_CONTRACT_SECS, "86400"),
+            (CACHE_TTL_OCR_EXHIBIT_SECS, "3600"),
+        ])
+        .cache;
+        assert_eq!(kinds.ttl_ocr, Duration::from_secs(30 * 86_400));
+        assert_eq!(kinds.ttl_ocr_filing, Duration::from_secs(90 * 86_400));
+        assert_eq!(kinds.ttl_ocr_contract, Duration::from_secs(86_400));
+        assert_eq!(kinds.ttl_ocr_exhibit, Duration::from_secs(3600));
         assert_eq!(c.ttl_entities, Duration::from_secs(60));
         assert_eq!(c.ttl_resolution, Duration::from_secs(120));
         assert_eq!(c.ttl_llm, Duration::from_secs(3600));

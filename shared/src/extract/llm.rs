@@ -147,23 +147,22 @@ pub fn merge(rules: Vec<RawMention>, llm: Vec<RawMention>) -> Vec<RawMention> {
 }
 
 /// Bump when the structured prompt's wording or schema changes.
-pub const STRUCTURED_PROMPT_VERSION: u32 = 1;
+pub const STRUCTURED_PROMPT_VERSION: u32 = 2;
 /// `response_format.json_schema.name` of the structured prompt.
 pub const STRUCTURED_SCHEMA_NAME: &str = "document_structure";
-/// How much of the document text the structured prompt carries (characters): the head of
-/// a filing names its type, court, parties and case; the rest is cut to bound the cost.
-pub const STRUCTURED_MAX_CHARS: usize = 12_000;
+/// Most key facts a document's merged description keeps.
+pub const MAX_KEY_FACTS: usize = 25;
 
-const STRUCTURED_PROMPT: &str = "You read legal documents and describe them. The user sends the \
-document text, each page introduced by [page N], and the entities already found in it. \
-Answer with JSON only: the document type; each party with its role (plaintiff, defendant, \
-petitioner, respondent, lessor, lessee, buyer, seller, employer, employee, discloser, \
-recipient, or another word); the court, case number and judge (null if none); the filing \
-date (YYYY-MM-DD, null if none); key dates with what happens on them; amounts (as \
-`USD 1250.00`) with what they are for; up to ten key facts, each with the page it is on; and \
-relationships between named parties, people and organisations (subject, a short verb \
-phrase such as `represents`, `employs`, `owes`, `sued`, and object), naming them as the \
-entity list does.";
+const STRUCTURED_PROMPT: &str = "You read a part of a legal document and describe what it \
+says. The user sends the text of that part, each page introduced by [page N]. Answer with \
+JSON only: the document type if this part shows it (else unknown); each party it names with \
+its role (plaintiff, defendant, petitioner, respondent, lessor, lessee, buyer, seller, \
+employer, employee, discloser, recipient, or another word); the court, case number and \
+judge (null if this part names none); the filing date (YYYY-MM-DD, null if none); key dates \
+with what happens on them; amounts (as `USD 1250.00`) with what they are for; up to ten key \
+facts, each with the page it is on; and relationships between named parties, people and \
+organisations (subject, a short verb phrase such as `represents`, `employs`, `owes`, \
+`sued`, and object), naming them as the text does.";
 
 /// Document types the structured prompt may answer (the rules' words, and `unknown`).
 pub const DOCUMENT_TYPES: [&str; 11] = [
@@ -222,33 +221,68 @@ pub fn structured_schema() -> Value {
     )
 }
 
-/// The request that describes a whole document: its pages (up to
-/// [`STRUCTURED_MAX_CHARS`]) and its canonical entities.
-pub fn structured_request(
-    pages: &[crate::model::Page],
-    entities: &[CanonicalEntity],
-) -> JsonRequest {
-    let mut text = String::new();
-    for p in pages {
-        if text.chars().count() >= STRUCTURED_MAX_CHARS {
-            break;
-        }
-        text.push_str(&format!("[page {}]\n{}\n\n", p.number, p.text));
-    }
-    let text: String = text.chars().take(STRUCTURED_MAX_CHARS).collect();
-    let mut listed = String::new();
-    for e in entities {
-        listed.push_str(&format!("- {} {}: {}\n", e.id, e.kind, e.name));
-    }
+/// The request that describes one chunk of a document: its text with `[page N]` marks
+/// (see [`crate::stages::structured`]). It depends on nothing but that text, so that an
+/// unchanged chunk of an edited document asks the same request, which the LLM response
+/// cache answers.
+pub fn chunk_structured_request(marked_text: &str) -> JsonRequest {
     JsonRequest {
         messages: vec![
             Message::system(STRUCTURED_PROMPT),
-            Message::user(format!("Document:\n{text}\nEntities:\n{listed}")),
+            Message::user(format!("Document part:\n{marked_text}")),
         ],
         schema_name: STRUCTURED_SCHEMA_NAME.to_string(),
         schema: structured_schema(),
         prompt_version: STRUCTURED_PROMPT_VERSION,
     }
+}
+
+/// One description of the document from its chunks' answers, in document order, in the
+/// shape of [`structured_schema`] (for [`apply_structured`]): the first type other than
+/// `unknown`; the first court, case number, judge and filing date named; every party (by
+/// name, first role kept), key date, amount and relationship once; key facts once each, the
+/// first [`MAX_KEY_FACTS`].
+pub fn merge_structured(answers: &[Value]) -> Value {
+    let first_text = |field: &str, skip: &str| {
+        answers
+            .iter()
+            .filter_map(|a| a[field].as_str().map(str::trim))
+            .find(|t| !t.is_empty() && *t != skip)
+            .map_or(Value::Null, |t| json!(t))
+    };
+    let union = |field: &str, identity: &[&str], cap: usize| {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for item in answers
+            .iter()
+            .flat_map(|a| a[field].as_array().cloned().unwrap_or_default())
+        {
+            let id: Vec<String> = identity
+                .iter()
+                .map(|k| item[*k].as_str().unwrap_or("").trim().to_lowercase())
+                .collect();
+            if out.len() < cap && seen.insert(id) {
+                out.push(item);
+            }
+        }
+        Value::Array(out)
+    };
+    let document_type = match first_text("document_type", "unknown") {
+        Value::Null => json!("unknown"),
+        t => t,
+    };
+    json!({
+        "document_type": document_type,
+        "parties": union("parties", &["name"], usize::MAX),
+        "court": first_text("court", ""),
+        "case_number": first_text("case_number", ""),
+        "judge": first_text("judge", ""),
+        "filing_date": first_text("filing_date", ""),
+        "key_dates": union("key_dates", &["date", "event"], usize::MAX),
+        "amounts": union("amounts", &["amount", "description"], usize::MAX),
+        "key_facts": union("key_facts", &["fact"], MAX_KEY_FACTS),
+        "relationships": union("relationships", &["subject", "predicate", "object"], usize::MAX),
+    })
 }
 
 /// The canonical entity a name refers to: one whose name or alias equals it (ignoring
@@ -446,6 +480,38 @@ pub fn same_pairs(answer: &Value, pairs: &[(usize, usize)]) -> Vec<(usize, usize
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn chunk_descriptions_merge_into_one_in_document_order() {
+        let a = json!({"document_type": "unknown", "parties": [{"name": "Acme LLC", "role": "plaintiff"}],
+            "court": null, "case_number": "", "judge": null, "filing_date": null,
+            "key_dates": [], "amounts": [{"amount": "USD 5.00", "description": "fee"}],
+            "key_facts": [{"fact": "Acme sued.", "page": 1}], "relationships": []});
+        let b = json!({"document_type": "complaint", "parties": [{"name": "ACME LLC", "role": "party"},
+            {"name": "Jane Roe", "role": "defendant"}], "court": "Superior Court", "case_number": "CV-1",
+            "judge": null, "filing_date": "2024-03-15", "key_dates": [],
+            "amounts": [{"amount": "USD 5.00", "description": "Fee"}],
+            "key_facts": [{"fact": "Acme sued.", "page": 1}, {"fact": "Roe answered.", "page": 9}],
+            "relationships": [{"subject": "Acme LLC", "predicate": "sued", "object": "Jane Roe"}]});
+        let m = merge_structured(&[a, b]);
+        assert_eq!(m["document_type"], "complaint");
+        assert_eq!(
+            m["parties"],
+            json!([{"name": "Acme LLC", "role": "plaintiff"},
+            {"name": "Jane Roe", "role": "defendant"}])
+        );
+        assert_eq!(
+            (m["court"].as_str(), m["case_number"].as_str()),
+            (Some("Superior Court"), Some("CV-1"))
+        );
+        assert_eq!(m["judge"], Value::Null);
+        assert_eq!(m["amounts"].as_array().unwrap().len(), 1);
+        assert_eq!(m["key_facts"].as_array().unwrap().len(), 2);
+        assert_eq!(m["relationships"].as_array().unwrap().len(), 1);
+        let schema = structured_schema();
+        assert!(crate::llm::schema::validate(&schema, &m).is_ok(), "{m}");
+        assert_eq!(merge_structured(&[])["document_type"], "unknown");
+    }
+
     use super::*;
 
     #[test]

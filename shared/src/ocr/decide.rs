@@ -103,6 +103,13 @@ fn is_stamp_token(token: &str) -> bool {
     bare.is_empty() || bare.chars().any(|c| c.is_ascii_digit()) || STAMP_WORDS.contains(&&*bare)
 }
 
+/// The text holds an ECF-style header (`Case 1:19-cv-01234-ABC Document 12 Filed
+/// 03/04/2019 Page 1 of 9`, or an appellate form): what PACER stamps on every page of a
+/// filing.
+pub fn has_ecf_stamp(text: &str) -> bool {
+    has_stamp(&text.split_whitespace().collect::<Vec<_>>())
+}
+
 /// The tokens hold an ECF-style header: "case", a document or docket-entry word, and a
 /// "filed" or "page" word.
 fn has_stamp(tokens: &[&str]) -> bool {

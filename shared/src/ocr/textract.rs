@@ -7,6 +7,9 @@
 //!   repeated start within Textract's idempotency window returns the same job; and the start
 //!   itself runs under the cache's single flight on `textract:v1:start:{token}`, so that 16
 //!   workers starting the same new document send one request, and the job id is shared.
+//!   A job that ended `FAILED` is recorded ([`Engine::job_failed`], and `textract_jobs`);
+//!   the next attempt then starts a new job under a new token ([`attempt_token`]) instead
+//!   of being handed the failed one by the start's cache or Textract's idempotency.
 //! - **One poll per interval.** A job's status is cached at `textract:v1:job:{job_id}:status`
 //!   for the poll interval while it runs (and [`crate::config::OcrConfig::status_ttl_done`]
 //!   once it is done), read under single flight: any number of pollers of one job cost at
@@ -51,6 +54,9 @@ const KEY_VERSION: u32 = 1;
 /// How long the job id of a start is remembered (Textract keeps results for 7 days; a
 /// document whose result is cached never asks again).
 const JOB_ID_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// How long the jobs that failed on a content are remembered: longer than a start's job
+/// id, so that no retry within that time is handed a failed job.
+const FAILED_JOBS_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// Blocks asked for per result page (Textract's maximum).
 const MAX_RESULTS: i32 = 1000;
 
@@ -129,11 +135,26 @@ pub fn client_request_token(content_sha256: &str, pages: &PageMap) -> String {
     ))
 }
 
+/// The `ClientRequestToken` of the attempt that follows `failed` failed jobs on this
+/// content and page set: the plain [`client_request_token`] first, then one derived from
+/// it and the attempt number, so that Textract's idempotency does not hand a retry the
+/// job that failed.
+pub fn attempt_token(content_sha256: &str, pages: &PageMap, failed: usize) -> String {
+    let first = client_request_token(content_sha256, pages);
+    match failed {
+        0 => first,
+        n => sha256_hex(format!("{first}\nretry-{n}")),
+    }
+}
+
 /// What a job reads and how it is labelled.
 #[derive(Debug, Clone)]
 pub struct JobRequest {
     pub bucket: String,
     pub key: String,
+    /// The object version to read (a versioned bucket), as checked against the content
+    /// hash: an overwrite after the check does not change what the job reads.
+    pub version: Option<String>,
     pub content_sha256: String,
     pub document_uuid: uuid::Uuid,
     /// Original page numbers of the pages in the object, in order.
@@ -208,7 +229,10 @@ impl Engine<'_> {
     /// # Errors
     /// The limiter gave no grant in time; Textract throttled, failed or refused.
     pub async fn start(&self, request: &JobRequest) -> Result<String, TextractError> {
-        let token = client_request_token(&request.content_sha256, &request.pages);
+        let failed = self
+            .failed_jobs(&request.content_sha256, &request.pages)
+            .await;
+        let token = attempt_token(&request.content_sha256, &request.pages, failed);
         let spec = CacheSpec {
             namespace: NAMESPACE,
             key: self.key(&[KeyPart::Id("start"), KeyPart::Digest(&token)]),
@@ -231,6 +255,59 @@ impl Engine<'_> {
         Ok(cached.value)
     }
 
+    /// The Redis entry listing the jobs that failed on this content and page set.
+    fn failed_spec(&self, content_sha256: &str, pages: &PageMap) -> CacheSpec {
+        let token = client_request_token(content_sha256, pages);
+        CacheSpec {
+            namespace: NAMESPACE,
+            key: self.key(&[KeyPart::Id("failed"), KeyPart::Digest(&token)]),
+            schema: KEY_VERSION,
+            ttl: FAILED_JOBS_TTL,
+        }
+    }
+
+    /// How many jobs on this content and page set have failed: the most the Redis list
+    /// or the `textract_jobs` table knows of (either may be missing).
+    async fn failed_jobs(&self, content_sha256: &str, pages: &PageMap) -> usize {
+        let listed = self
+            .app
+            .cache
+            .get::<Vec<String>>(&self.failed_spec(content_sha256, pages))
+            .await
+            .map_or(0, |jobs| jobs.len());
+        let recorded = match &self.app.db {
+            None => 0,
+            Some(db) => sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM textract_jobs WHERE content_sha256 = $1 AND pages = $2 \
+                 AND status = 'FAILED'",
+            )
+            .bind(content_sha256)
+            .bind(pages.label())
+            .fetch_one(db)
+            .await
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot read textract_jobs"))
+            .map_or(0, |n| usize::try_from(n).unwrap_or(0)),
+        };
+        listed.max(recorded)
+    }
+
+    /// Records that `job_id` (on this content and page set) failed, so that the next
+    /// [`Engine::start`] asks for a new job under a new token instead of the one that
+    /// failed, which the start's cache entry and Textract's idempotency would hand back.
+    pub async fn job_failed(&self, content_sha256: &str, pages: &PageMap, job_id: &str) {
+        let spec = self.failed_spec(content_sha256, pages);
+        let mut jobs = self
+            .app
+            .cache
+            .get::<Vec<String>>(&spec)
+            .await
+            .unwrap_or_default();
+        if !jobs.iter().any(|j| j == job_id) {
+            jobs.push(job_id.to_string());
+            self.app.cache.put(&spec, &jobs).await;
+        }
+    }
+
     async fn send_start(&self, request: &JobRequest, token: &str) -> Result<String, TextractError> {
         const OP: &str = "StartDocumentTextDetection";
         self.app.limiter.acquire(Api::TextractStart, 1).await?;
@@ -239,6 +316,7 @@ impl Engine<'_> {
                 S3Object::builder()
                     .bucket(&request.bucket)
                     .name(&request.key)
+                    .set_version(request.version.clone())
                     .build(),
             )
             .build();
@@ -557,6 +635,11 @@ mod tests {
             all,
             client_request_token(&"b".repeat(64), &PageMap::new(&[1, 2, 3]))
         );
+        assert_eq!(attempt_token(&sha, &PageMap::new(&[1, 2, 3]), 0), all);
+        let retry = attempt_token(&sha, &PageMap::new(&[1, 2, 3]), 1);
+        assert_eq!(retry.len(), 64);
+        assert_ne!(retry, all, "a retry after a failed job is another request");
+        assert_ne!(retry, attempt_token(&sha, &PageMap::new(&[1, 2, 3]), 2));
         let tag = job_tag(&uuid::Uuid::nil());
         assert!(tag.len() <= 64);
     }

@@ -12,6 +12,7 @@
 //! as missing (logged) and recomputed; it never fails the document.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -138,6 +139,28 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, StageError>>,
 {
+    produce_with_ttl(app, key, spec, |_| None, compute).await
+}
+
+/// As [`produce`], the cache entry living as long as `ttl_of` says for the value (`None`:
+/// `spec.ttl`), for results whose lifetime depends on what they are (the OCR result of a
+/// court filing, a contract, an exhibit). The value is known only once computed, so the
+/// entry this call writes is written again with its own lifetime when that differs.
+///
+/// # Errors
+/// As [`produce`].
+pub async fn produce_with_ttl<T, F, Fut>(
+    app: &App,
+    key: &str,
+    spec: Option<&CacheSpec>,
+    ttl_of: impl FnOnce(&T) -> Option<Duration>,
+    compute: F,
+) -> Result<Produced<T>, StageError>
+where
+    T: Serialize + DeserializeOwned + Send,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, StageError>>,
+{
     let from_store = AtomicBool::new(false);
     let load_or_compute = || async {
         if let Some(v) = try_load::<T>(app, key).await? {
@@ -159,6 +182,13 @@ where
         Some(spec) => {
             let cached = app.cache.get_or_compute(spec, load_or_compute).await?;
             let hit = cached.source.is_cached();
+            if !hit && let Some(ttl) = ttl_of(&cached.value).filter(|ttl| *ttl != spec.ttl) {
+                let own = CacheSpec {
+                    ttl,
+                    ..spec.clone()
+                };
+                app.cache.put(&own, &cached.value).await;
+            }
             if hit && !app.artefacts.exists(key).await? {
                 store(app, key, &cached.value).await?;
             }

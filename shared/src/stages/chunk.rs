@@ -61,6 +61,19 @@ pub fn batches(n: usize) -> Vec<Batch> {
         .collect()
 }
 
+/// The key of the chunks of the OCR artefact `ocr_key`, as this app chunks it.
+pub fn artefact_key(app: &App, content_sha256: &str, ocr_key: &str) -> String {
+    let cfg = app.chunking;
+    let lineage = artefact::lineage(&[
+        ocr_key,
+        &format!("{}/{}/{}", cfg.min_chars, cfg.max_chars, cfg.overlap_chars),
+    ]);
+    artefact::key(
+        content_sha256,
+        &format!("chunks-c{CHUNKER_VERSION}-{lineage}"),
+    )
+}
+
 /// Chunks the text of the OCR artefact.
 ///
 /// # Errors
@@ -70,14 +83,7 @@ pub async fn run(app: &App, input: Input) -> Result<Output, StageError> {
     input.document.validate()?;
     let ocr_key = input.ocr.required("ocr")?;
     let cfg = app.chunking;
-    let lineage = artefact::lineage(&[
-        &ocr_key,
-        &format!("{}/{}/{}", cfg.min_chars, cfg.max_chars, cfg.overlap_chars),
-    ]);
-    let key = artefact::key(
-        &input.document.content_sha256,
-        &format!("chunks-c{CHUNKER_VERSION}-{lineage}"),
-    );
+    let key = artefact_key(app, &input.document.content_sha256, &ocr_key);
     let produced = artefact::produce(app, &key, None, || async {
         let ocr: OcrResult = artefact::load(app, &ocr_key).await?;
         let text = ocr.full_text();

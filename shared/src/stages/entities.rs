@@ -65,6 +65,10 @@ fn is_zero(n: &u64) -> bool {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchMentions {
     pub chunks: Vec<(String, Vec<RawMention>)>,
+    /// What each chunk's LLM answer cost when it was made, so that a run reusing this
+    /// artefact counts the calls it did not make (the cost ledger's `calls_avoided`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub llm_usage: Vec<Usage>,
 }
 
 /// The extractor's name and version, as in keys and artefact names: `rules-3`, or for the
@@ -165,6 +169,7 @@ pub async fn run(app: &App, input: Input) -> Result<Output, StageError> {
         let extracted = extract_chunks(app, mine, &meter).await;
         work = extracted.work;
         dropped = extracted.dropped;
+        let llm_usage = extracted.llm_usage;
         // A partial batch is never written: the artefact would keep the gap forever.
         let per_chunk = extracted
             .per_chunk
@@ -172,14 +177,20 @@ pub async fn run(app: &App, input: Input) -> Result<Output, StageError> {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(BatchMentions {
             chunks: mine.iter().map(|c| c.id.clone()).zip(per_chunk).collect(),
+            llm_usage,
         })
     })
-    .await?;
+    .await
+    // The calls made before the failure were received (and billed): the ledger counts them.
+    .map_err(|e| e.with_usage(meter.ledger()))?;
     if produced.reused {
         work = Work {
             computed: 0,
             reused: batch.count as u64,
         };
+        for u in &produced.value.llm_usage {
+            meter.llm_avoided(u.prompt_tokens, u.completion_tokens);
+        }
     }
     Ok(Output {
         artefact: key,
@@ -200,6 +211,8 @@ pub struct Extracted {
     pub work: Work,
     /// LLM quotes that could not be found in their chunk's text (dropped).
     pub dropped: u64,
+    /// What the LLM answer of each chunk asked of it cost when it was made.
+    pub llm_usage: Vec<Usage>,
 }
 
 /// One chunk's LLM mentions as the per-chunk cache keeps them: with the quotes dropped and
@@ -230,19 +243,21 @@ pub async fn extract_chunks(app: &App, chunks: &[Chunk], meter: &Meter) -> Extra
                     reused &= hit;
                     Some(m)
                 }
-                Err(e) => return (Err(e), false, 0),
+                Err(e) => return (Err(e), false, 0, None),
             }
         } else {
             None
         };
+        let mut usage = None;
         let llm = if choice.uses_llm() {
             match llm_chunk(app, chunk, meter).await {
                 Ok((c, hit)) => {
                     reused &= hit;
                     dropped = c.dropped;
+                    usage = Some(c.usage);
                     Some(c.mentions)
                 }
-                Err(e) => return (Err(e), false, 0),
+                Err(e) => return (Err(e), false, 0, None),
             }
         } else {
             None
@@ -253,15 +268,17 @@ pub async fn extract_chunks(app: &App, chunks: &[Chunk], meter: &Meter) -> Extra
             (None, Some(l)) => l,
             (None, None) => Vec::new(),
         };
-        (Ok(mentions), reused, dropped)
+        (Ok(mentions), reused, dropped, usage)
     });
     let results = futures::future::join_all(futures).await;
     let mut out = Extracted {
         per_chunk: Vec::with_capacity(chunks.len()),
         work: Work::default(),
         dropped: 0,
+        llm_usage: Vec::new(),
     };
-    for (chunk, (result, reused, dropped)) in chunks.iter().zip(results) {
+    for (chunk, (result, reused, dropped, usage)) in chunks.iter().zip(results) {
+        out.llm_usage.extend(usage);
         if reused && result.is_ok() {
             out.work.reused += 1;
         } else {

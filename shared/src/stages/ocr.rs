@@ -18,21 +18,28 @@
 //!   single flight) and caches the merged result. A `FAILED` job fails the document with
 //!   Textract's message and caches nothing.
 //!
+//! Every OCR result is cached as long as its kind of document says ([`ttl_for`]: court
+//! filings, contracts, exhibits, anything else).
+//!
 //! Every step reports the Textract requests it made and avoided in `usage` (the cost
 //! ledger). The result is written as the artefact `processed/{sha}/ocr-{method}-v{SCHEMA}
 //! .json.zst`, which the next steps read.
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::config::{DeploymentStage, OcrEngineChoice};
 use crate::cost::{Ledger, Meter};
+use crate::extract::doctype::{DocumentKind, document_kind};
 use crate::model::OcrResult;
 use crate::ocr::subset::{PageMap, subset_pdf};
 use crate::ocr::tesseract::{self, Tools};
 use crate::ocr::textract::{self, Engine, JobRequest, TextractError};
 use crate::ocr::{PDF_TEXT_METHOD, PDF_TEXT_VERSION, extract_pdf_text};
 use crate::redis::{CacheSpec, KeyPart};
+use crate::store::blob::ObjectStat;
 use crate::store::source::parse_s3_url;
 use crate::text::sha256_hex;
 
@@ -97,7 +104,43 @@ pub fn pdf_text_method() -> String {
     format!("{PDF_TEXT_METHOD}-{PDF_TEXT_VERSION}")
 }
 
-/// The Redis cache entry of a document's OCR result.
+/// How long a document's OCR result stays cached: by the kind of document its text says
+/// it is ([`document_kind`]; when image OCR's text does not tell, the text layer's, where
+/// the ECF header of a scanned filing is): court filings, contracts and exhibits each have
+/// their `LEXPIPE_CACHE_TTL_OCR_{KIND}_SECS`, anything else `LEXPIPE_CACHE_TTL_OCR_SECS`.
+pub fn ttl_for(app: &App, result: &OcrResult, text_layer: &OcrResult) -> Duration {
+    let kind = match document_kind(&result.pages) {
+        DocumentKind::Unknown => document_kind(&text_layer.pages),
+        kind => kind,
+    };
+    let c = &app.config.cache;
+    match kind {
+        DocumentKind::Filing => c.ttl_ocr_filing,
+        DocumentKind::Contract => c.ttl_ocr_contract,
+        DocumentKind::Exhibit => c.ttl_ocr_exhibit,
+        DocumentKind::Unknown => c.ttl_ocr,
+    }
+}
+
+/// [`artefact::produce`] of an OCR result, its cache entry living [`ttl_for`] it (the
+/// text layer's own result passes no `text_layer`).
+async fn produce_ocr<F, Fut>(
+    app: &App,
+    key: &str,
+    spec: &CacheSpec,
+    text_layer: Option<&OcrResult>,
+    compute: F,
+) -> Result<Produced<OcrResult>, StageError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<OcrResult, StageError>>,
+{
+    let ttl_of = |r: &OcrResult| Some(ttl_for(app, r, text_layer.unwrap_or(r)));
+    artefact::produce_with_ttl(app, key, Some(spec), ttl_of, compute).await
+}
+
+/// The Redis cache entry of a document's OCR result (for reading it; a result is written
+/// with [`ttl_for`] it).
 pub fn cache_spec(app: &App, content_sha256: &str, method: &str) -> CacheSpec {
     CacheSpec {
         namespace: NAMESPACE,
@@ -171,18 +214,88 @@ pub fn plan(app: &App, text: &OcrResult) -> Plan {
     }
 }
 
-/// The document's bytes, which must still hash to its content hash.
+/// The document's bytes, which must still hash to its content hash. An S3 object's ETag
+/// is remembered with the hash ([`source_spec`]), so that [`check_source`] can later tell
+/// that the object is unchanged from a `HeadObject` alone.
 async fn read_source(app: &App, doc: &DocumentRef) -> Result<Vec<u8>, StageError> {
-    let bytes = app
+    Ok(read_source_with_stat(app, doc).await?.0)
+}
+
+async fn read_source_with_stat(
+    app: &App,
+    doc: &DocumentRef,
+) -> Result<(Vec<u8>, ObjectStat), StageError> {
+    let (bytes, stat) = app
         .sources
-        .read(&doc.source, app.max_document_bytes)
+        .read_with_stat(&doc.source, app.max_document_bytes)
         .await?;
     if sha256_hex(&bytes) != doc.content_sha256 {
         return Err(StageError::ContentChanged {
             what: doc.source.clone(),
         });
     }
-    Ok(bytes)
+    if let Some(etag) = &stat.etag {
+        app.cache
+            .put(&source_spec(app, &doc.source, etag), &doc.content_sha256)
+            .await;
+    }
+    Ok((bytes, stat))
+}
+
+/// Namespace of the content hashes of S3 object versions.
+const SOURCE_NAMESPACE: &str = "source";
+
+/// The cache entry holding the content hash of the object at `source` whose ETag is
+/// `etag` (both hashed into the key: they are user input). An ETag names one version of
+/// one object's bytes, so the entry never goes stale; it lives as long as OCR results.
+fn source_spec(app: &App, source: &str, etag: &str) -> CacheSpec {
+    let id = format!("{source}\n{etag}");
+    CacheSpec {
+        namespace: SOURCE_NAMESPACE,
+        key: app
+            .cache
+            .keys()
+            .key(SOURCE_NAMESPACE, 1, &[KeyPart::User(id.as_bytes())]),
+        schema: 1,
+        ttl: app.config.cache.ttl_ocr,
+    }
+}
+
+/// Checks, before Textract reads the S3 object `doc.source` itself or a result cached for
+/// its content is reused for it, that the object still holds the bytes whose hash is
+/// `doc.content_sha256`: an object overwritten since ingest must neither get the old text
+/// nor have its new text cached under the old hash. A `HeadObject` whose ETag is known
+/// (from an earlier read of the object, [`read_source`]) answers; else the object is read
+/// and hashed. Returns the version id to pin the job to (versioned buckets), so that an
+/// overwrite after this check cannot change what Textract reads either.
+///
+/// # Errors
+/// [`StageError::ContentChanged`] (terminal) when the object holds other bytes; S3
+/// failed or the object is gone.
+async fn check_source(app: &App, doc: &DocumentRef) -> Result<Option<String>, StageError> {
+    let Some(stat) = app.sources.stat(&doc.source).await? else {
+        return Ok(None);
+    };
+    if let Some(etag) = &stat.etag
+        && let Some(sha) = app
+            .cache
+            .get::<String>(&source_spec(app, &doc.source, etag))
+            .await
+    {
+        if sha != doc.content_sha256 {
+            return Err(StageError::ContentChanged {
+                what: doc.source.clone(),
+            });
+        }
+        return Ok(stat.version_id);
+    }
+    Ok(read_source_with_stat(app, doc).await?.1.version_id)
+}
+
+/// Textract reads the S3 object `doc.source` itself (every page is sent, and the source
+/// is in S3): what [`check_source`] guards.
+fn reads_source_object(doc: &DocumentRef, text: &OcrResult, plan: &Plan) -> bool {
+    plan.pages.pages().len() == text.pages.len() && parse_s3_url(&doc.source).is_some()
 }
 
 /// The text layer of every page with the OCR decision: from the cache, the artefact, or
@@ -195,7 +308,7 @@ pub async fn text_layer(app: &App, doc: &DocumentRef) -> Result<Produced<OcrResu
     let method = pdf_text_method();
     let key = artefact_key(&doc.content_sha256, &method);
     let spec = cache_spec(app, &doc.content_sha256, &method);
-    artefact::produce(app, &key, Some(&spec), || async {
+    produce_ocr(app, &key, &spec, None, || async {
         let bytes = read_source(app, doc).await?;
         app.run_cpu("ocr", move || extract_pdf_text(&bytes))
             .await?
@@ -421,7 +534,7 @@ async fn read_with_tesseract(
     if !complete {
         return incomplete_output(app, doc, plan, &result).await;
     }
-    let produced = artefact::produce(app, &key, Some(&spec), || async { Ok(result) }).await?;
+    let produced = produce_ocr(app, &key, &spec, Some(text), || async { Ok(result) }).await?;
     Ok(ready_output(
         key,
         plan.method.clone(),
@@ -454,6 +567,11 @@ async fn start_textract(
     if not_sent > 0 {
         meter.textract_avoided(0, not_sent);
     }
+    let version = if reads_source_object(doc, text, plan) {
+        check_source(app, doc).await?
+    } else {
+        None
+    };
     let key = artefact_key(&doc.content_sha256, &plan.method);
     let spec = cache_spec(app, &doc.content_sha256, &plan.method);
     if let Some(hit) = lookup(app, &key, &spec).await? {
@@ -462,7 +580,7 @@ async fn start_textract(
         return Ok(ready_output(key, plan.method.clone(), &hit, true));
     }
     let engine = textract_engine(app, meter)?;
-    let request = textract_object(app, doc, text, plan).await?;
+    let request = textract_object(app, doc, text, plan, version).await?;
     let job_id = engine.start(&request).await?;
     Ok(pending_output(app, plan, text, job_id))
 }
@@ -493,17 +611,21 @@ async fn textract_object(
     doc: &DocumentRef,
     text: &OcrResult,
     plan: &Plan,
+    source_version: Option<String>,
 ) -> Result<JobRequest, StageError> {
     let whole = plan.pages.pages().len() == text.pages.len();
-    let request = |bucket: &str, key: &str| JobRequest {
+    let request = |bucket: &str, key: &str, version: Option<String>| JobRequest {
         bucket: bucket.to_string(),
         key: key.to_string(),
+        version,
         content_sha256: doc.content_sha256.clone(),
         document_uuid: doc.document_uuid,
         pages: plan.pages.clone(),
     };
-    if whole && let Some((bucket, key)) = parse_s3_url(&doc.source) {
-        return Ok(request(bucket, key));
+    if reads_source_object(doc, text, plan)
+        && let Some((bucket, key)) = parse_s3_url(&doc.source)
+    {
+        return Ok(request(bucket, key, source_version));
     }
     let input_key = format!(
         "{}/{}/textract-input-{}.pdf",
@@ -531,7 +653,7 @@ async fn textract_object(
         };
         app.artefacts.put(&input_key, body).await?;
     }
-    Ok(request(bucket, key))
+    Ok(request(bucket, key, None))
 }
 
 /// One poll of a Textract job: pending, failed, or the merged result.
@@ -545,7 +667,11 @@ async fn poll_textract(
 ) -> Result<OcrOutput, StageError> {
     let key = artefact_key(&doc.content_sha256, &plan.method);
     let spec = cache_spec(app, &doc.content_sha256, &plan.method);
+    let source_object = reads_source_object(doc, text, plan);
     if let Some(hit) = lookup(app, &key, &spec).await? {
+        if source_object {
+            check_source(app, doc).await?;
+        }
         meter.textract_avoided(1, 0);
         return Ok(ready_output(key, plan.method.clone(), &hit, true));
     }
@@ -555,6 +681,9 @@ async fn poll_textract(
         return Ok(pending_output(app, plan, text, job_id.to_string()));
     }
     if status.is_failed() {
+        engine
+            .job_failed(&doc.content_sha256, &plan.pages, job_id)
+            .await;
         return Err(TextractError::JobFailed {
             job_id: job_id.to_string(),
             message: status
@@ -562,6 +691,11 @@ async fn poll_textract(
                 .unwrap_or_else(|| "Textract gave no reason".to_string()),
         }
         .into());
+    }
+    // The job read the object when it started: in a bucket without versions, make sure
+    // that was still this content before its text is kept under this content's hash.
+    if source_object {
+        check_source(app, doc).await?;
     }
     let merge = |pages: Vec<textract::TextractPage>| {
         let mut result = text.clone();
@@ -585,7 +719,7 @@ async fn poll_textract(
         let result = merge(engine.fetch_text(job_id, &plan.pages).await?);
         return incomplete_output(app, doc, plan, &result).await;
     }
-    let produced = artefact::produce(app, &key, Some(&spec), || async {
+    let produced = produce_ocr(app, &key, &spec, Some(text), || async {
         Ok(merge(engine.fetch_text(job_id, &plan.pages).await?))
     })
     .await?;

@@ -163,7 +163,9 @@ pub async fn run(app: &App, input: Input) -> Result<Output, StageError> {
             entities,
         })
     })
-    .await?;
+    .await
+    // The calls made before the failure were received (and billed): the ledger counts them.
+    .map_err(|e| e.with_usage(meter.ledger()))?;
     Ok(Output {
         artefact: key,
         mentions: produced.value.mentions.len(),

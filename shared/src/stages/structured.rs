@@ -1,8 +1,14 @@
 //! `extract-structured`: document metadata — type, court, case numbers, parties, dates,
 //! amounts, statutes — drawn by rules from the resolved entities and the first page's
-//! wording; with the LLM on (`LEXPIPE_EXTRACTOR=llm|both`), one LLM call per document adds
+//! wording; with the LLM on (`LEXPIPE_EXTRACTOR=llm|both`), one LLM call per chunk (the
+//! chunks `extract-entities` read, with `[page N]` marks), merged per document, adds
 //! parties with roles, judge, filing and key dates, amounts, key facts with pages and
-//! relationships between canonical entities ([`crate::extract::llm`]). `model_version` is
+//! relationships between canonical entities ([`crate::extract::llm`]). Every page of a long
+//! document is read, and each chunk's request depends on its text alone: after an edit,
+//! the unchanged chunks are answered by the LLM response cache (`llm:v1:{model}:{sha256 of
+//! the request}`, which covers the chunk text, model, settings and prompt version), so only
+//! the changed chunks call the LLM; the merged description is cached per document under
+//! `structured:v1:{sha}:{inputs}:{model version}`. `model_version` is
 //! `rules-{VERSION}` or `llm-p{prompt}-{model}-{settings}`, and is in the artefact
 //! (`processed/{sha}/structured-{model_version}-{lineage}.json.zst`) and cache keys, so
 //! that a model change misses.
@@ -12,12 +18,15 @@ use serde::{Deserialize, Serialize};
 use crate::app::App;
 use crate::cost::{Ledger, Meter};
 use crate::extract::llm as llm_extract;
-use crate::model::{CanonicalEntity, EntityKind, Mention, OcrResult, StructuredData};
+use crate::llm::JsonRequest;
+use crate::model::{
+    CanonicalEntity, Chunk, EntityKind, Mention, OcrResult, PAGE_SEPARATOR, StructuredData,
+};
 use crate::redis::{CacheSpec, KeyPart};
 
-use super::artefact;
 use super::resolve::Resolution;
 use super::{DocumentRef, Pointer, StageError, Work};
+use super::{artefact, chunk};
 
 /// Bump when the rules change.
 pub const VERSION: u32 = 1;
@@ -61,9 +70,9 @@ pub fn llm_model_version(app: &App) -> Option<String> {
     ))
 }
 
-/// Draws the document's metadata: by the rules, then, when the LLM is on, one LLM call
-/// per document laid over them (cached under `structured:v1:{sha}:{inputs}:{model
-/// version}`, so that another model or prompt misses).
+/// Draws the document's metadata: by the rules, then, when the LLM is on, the merged
+/// description of its chunks laid over them (cached under `structured:v1:{sha}:{inputs}:
+/// {model version}`, so that another model or prompt misses).
 ///
 /// # Errors
 /// An artefact is missing; the blob store failed; the LLM failed ([`StageError::Llm`]).
@@ -104,22 +113,19 @@ pub async fn run(app: &App, input: Input) -> Result<Output, StageError> {
         let Some(mv) = model_version.clone() else {
             return Ok(rules);
         };
-        let req = llm_extract::structured_request(&ocr.pages, &res.entities);
-        let answer = app
-            .ask_llm(&req, &meter)
-            .await
-            .map_err(|e| StageError::Llm {
-                scope: "the document".into(),
-                source: e,
-            })?;
+        let chunks: Vec<Chunk> =
+            artefact::load(app, &chunk::artefact_key(app, sha, &ocr_key)).await?;
+        let answers = describe_chunks(app, &ocr, &chunks, &meter).await?;
         Ok(llm_extract::apply_structured(
             rules,
-            &answer.value,
+            &llm_extract::merge_structured(&answers),
             &res.entities,
             mv,
         ))
     })
-    .await?;
+    .await
+    // The calls made before the failure were received (and billed): the ledger counts them.
+    .map_err(|e| e.with_usage(meter.ledger()))?;
     Ok(Output {
         artefact: key,
         document_type: produced.value.document_type.clone(),
@@ -128,27 +134,73 @@ pub async fn run(app: &App, input: Input) -> Result<Output, StageError> {
     })
 }
 
-/// Document types by the words that name them near the top of a first page, most
-/// specific first.
-const TYPES: [(&str, &[&str]); 10] = [
-    ("motion", &["motion to", "motion for"]),
-    ("complaint", &["complaint"]),
-    ("order", &["order", "judgment"]),
-    ("deposition", &["deposition"]),
-    ("settlement_agreement", &["settlement agreement"]),
-    (
-        "non_disclosure_agreement",
-        &[
-            "non-disclosure",
-            "nondisclosure",
-            "confidentiality agreement",
-        ],
-    ),
-    ("lease", &["lease"]),
-    ("letter", &["dear ", "sincerely"]),
-    ("contract", &["agreement", "contract"]),
-    ("brief", &["brief"]),
-];
+/// The LLM's description of every chunk, in order: one request per chunk (its text with
+/// `[page N]` marks), through the LLM response cache, so that a chunk already described
+/// (in this document, an earlier version of it, or another) costs no call. The requests go
+/// out together; the shared rate limits pace them.
+///
+/// # Errors
+/// The LLM failed on a chunk ([`StageError::Llm`] naming it).
+async fn describe_chunks(
+    app: &App,
+    ocr: &OcrResult,
+    chunks: &[Chunk],
+    meter: &Meter,
+) -> Result<Vec<serde_json::Value>, StageError> {
+    let starts = page_starts(ocr);
+    let requests: Vec<(String, JsonRequest)> = chunks
+        .iter()
+        .map(|c| {
+            let req = llm_extract::chunk_structured_request(&with_page_marks(c, &starts));
+            (c.id.clone(), req)
+        })
+        .collect();
+    futures::future::try_join_all(requests.iter().map(|(id, req)| async move {
+        app.ask_llm(req, meter)
+            .await
+            .map(|answer| answer.value)
+            .map_err(|e| StageError::Llm {
+                scope: format!("chunk {id}"),
+                source: e,
+            })
+    }))
+    .await
+}
+
+/// Each page's number and the character offset where it starts in the document text
+/// ([`OcrResult::full_text`]).
+fn page_starts(ocr: &OcrResult) -> Vec<(u32, usize)> {
+    let mut at = 0;
+    ocr.pages
+        .iter()
+        .map(|p| {
+            let start = at;
+            at += p.text.chars().count() + PAGE_SEPARATOR.chars().count();
+            (p.number, start)
+        })
+        .collect()
+}
+
+/// The chunk's text introduced by `[page N]`, and each page that starts inside it too.
+fn with_page_marks(chunk: &Chunk, starts: &[(u32, usize)]) -> String {
+    let first = starts
+        .iter()
+        .rev()
+        .find(|(_, s)| *s <= chunk.start)
+        .map_or(1, |(n, _)| *n);
+    let mut out = format!("[page {first}]\n");
+    let mut inside = starts
+        .iter()
+        .filter(|(_, s)| *s > chunk.start && *s < chunk.end)
+        .peekable();
+    for (i, ch) in chunk.text.chars().enumerate() {
+        if let Some((n, _)) = inside.next_if(|(_, s)| *s == chunk.start + i) {
+            out.push_str(&format!("[page {n}]\n"));
+        }
+        out.push(ch);
+    }
+    out
+}
 
 /// The metadata the rules find.
 pub fn from_rules(
@@ -156,16 +208,7 @@ pub fn from_rules(
     mentions: &[Mention],
     entities: &[CanonicalEntity],
 ) -> StructuredData {
-    let head: String = first_page
-        .chars()
-        .take(1500)
-        .collect::<String>()
-        .to_lowercase();
-    let document_type = TYPES
-        .iter()
-        .find(|(_, words)| words.iter().any(|w| head.contains(w)))
-        .map(|(t, _)| t.to_string())
-        .unwrap_or_else(|| "unknown".into());
+    let document_type = crate::extract::doctype::document_type(first_page).to_string();
     // Values of one kind in order of first mention, each once.
     let ordered = |kind: EntityKind| -> Vec<String> {
         let mut seen = std::collections::HashSet::new();
@@ -228,6 +271,34 @@ mod tests {
             confidence: 0.9,
             chunk_id: "c0".into(),
         }
+    }
+
+    #[test]
+    fn a_chunk_is_introduced_by_its_page_and_marks_each_page_starting_inside_it() {
+        let ocr = OcrResult {
+            method: "pdf_text-2".into(),
+            pages: vec![
+                crate::model::Page::from_text_layer(1, "abc".into()),
+                crate::model::Page::from_text_layer(2, "def".into()),
+                crate::model::Page::from_text_layer(3, "ghi".into()),
+            ],
+        };
+        let full = ocr.full_text();
+        let chunk = |start: usize, end: usize| Chunk {
+            id: "c".into(),
+            index: 0,
+            start,
+            end,
+            sha256: String::new(),
+            text: full.chars().skip(start).take(end - start).collect(),
+        };
+        let starts = page_starts(&ocr);
+        assert_eq!(starts, vec![(1, 0), (2, 5), (3, 10)]);
+        assert_eq!(
+            with_page_marks(&chunk(1, 8), &starts),
+            "[page 1]\nbc\n\n[page 2]\ndef"
+        );
+        assert_eq!(with_page_marks(&chunk(10, 13), &starts), "[page 3]\nghi");
     }
 
     #[test]

@@ -23,6 +23,15 @@ pub struct ObjectInfo {
     pub size: u64,
 }
 
+/// What identifies the version of an object a read saw, without its bytes: S3's ETag
+/// (and version id, in a versioned bucket). Both `None` where the store has no such
+/// thing (a folder).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectStat {
+    pub etag: Option<String>,
+    pub version_id: Option<String>,
+}
+
 /// Why a blob operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
@@ -77,6 +86,24 @@ pub trait BlobStore: Send + Sync + fmt::Debug {
     /// An invalid key, or the store failed.
     async fn exists(&self, key: &str) -> Result<bool, BlobError> {
         Ok(self.get(key).await?.is_some())
+    }
+
+    /// The object at `key` and the [`ObjectStat`] of the version read, from one request,
+    /// so that the two always belong together. The default has no ETag.
+    ///
+    /// # Errors
+    /// An invalid key, or the store failed.
+    async fn get_with_stat(&self, key: &str) -> Result<Option<(Vec<u8>, ObjectStat)>, BlobError> {
+        Ok(self.get(key).await?.map(|b| (b, ObjectStat::default())))
+    }
+
+    /// The [`ObjectStat`] of the object at `key` now, without reading it (`HeadObject`);
+    /// `None` when there is none. The default reads it and has no ETag.
+    ///
+    /// # Errors
+    /// An invalid key, or the store failed.
+    async fn stat(&self, key: &str) -> Result<Option<ObjectStat>, BlobError> {
+        Ok(self.get_with_stat(key).await?.map(|(_, stat)| stat))
     }
 
     /// Where `key` lives, for people and for pointers between steps: a path for a

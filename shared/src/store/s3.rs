@@ -29,7 +29,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use aws_types::service_config::ServiceConfigKey;
 
-use super::blob::{BlobError, BlobStore, ObjectInfo, validate_key};
+use super::blob::{BlobError, BlobStore, ObjectInfo, ObjectStat, validate_key};
 
 /// The HTTPS client the S3 clients use: hyper 1 with rustls on `ring`, the crypto provider
 /// the rest of the workspace uses (the SDK's default would build aws-lc as well).
@@ -231,6 +231,11 @@ where
 #[async_trait]
 impl BlobStore for S3Store {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError> {
+        Ok(self.get_with_stat(key).await?.map(|(bytes, _)| bytes))
+    }
+
+    /// `GetObject`: the bytes, and the ETag and version id of that very version.
+    async fn get_with_stat(&self, key: &str) -> Result<Option<(Vec<u8>, ObjectStat)>, BlobError> {
         validate_key(key)?;
         let object_key = self.object_key(key);
         let result = self
@@ -247,6 +252,10 @@ impl BlobStore for S3Store {
             }
             Err(err) => return Err(classify(err, Op::Read, self.location(key))),
         };
+        let stat = ObjectStat {
+            etag: output.e_tag().map(str::to_string),
+            version_id: output.version_id().map(str::to_string),
+        };
         // The body streams after the headers: a connection lost here is worth a retry.
         let bytes = output
             .body
@@ -256,7 +265,7 @@ impl BlobStore for S3Store {
                 location: self.location(key),
                 message: format!("reading the body: {}", DisplayErrorContext(&e)),
             })?;
-        Ok(Some(bytes.into_bytes().to_vec()))
+        Ok(Some((bytes.into_bytes().to_vec(), stat)))
     }
 
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), BlobError> {
@@ -320,6 +329,11 @@ impl BlobStore for S3Store {
     /// HEAD with the same bare 404, so it reads as `false` too: the write that usually
     /// follows reports `NoSuchBucket`.
     async fn exists(&self, key: &str) -> Result<bool, BlobError> {
+        Ok(self.stat(key).await?.is_some())
+    }
+
+    /// `HeadObject`: the ETag and version id of the object there now.
+    async fn stat(&self, key: &str) -> Result<Option<ObjectStat>, BlobError> {
         validate_key(key)?;
         let result = self
             .client
@@ -329,8 +343,11 @@ impl BlobStore for S3Store {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(false),
+            Ok(out) => Ok(Some(ObjectStat {
+                etag: out.e_tag().map(str::to_string),
+                version_id: out.version_id().map(str::to_string),
+            })),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
             Err(err) => Err(classify(err, Op::Read, self.location(key))),
         }
     }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::blob::{BlobError, BlobLocation, SharedBlobStore, open_store};
+use super::blob::{BlobError, BlobLocation, ObjectStat, SharedBlobStore, open_store};
 
 /// Largest document read by default (256 MiB): bigger files fail with
 /// `DocumentTooLarge` before they are read.
@@ -84,12 +84,25 @@ impl SourceReader {
     /// # Errors
     /// The source is missing or unreadable, or too large.
     pub async fn read(&self, source: &str, max_bytes: u64) -> Result<Vec<u8>, SourceError> {
+        Ok(self.read_with_stat(source, max_bytes).await?.0)
+    }
+
+    /// As [`SourceReader::read`], with the [`ObjectStat`] (ETag, version id) of the S3
+    /// object version read; a file has none.
+    ///
+    /// # Errors
+    /// As [`SourceReader::read`].
+    pub async fn read_with_stat(
+        &self,
+        source: &str,
+        max_bytes: u64,
+    ) -> Result<(Vec<u8>, ObjectStat), SourceError> {
         if let Some((bucket, key)) = parse_s3_url(source) {
             let store = self.bucket(bucket).await?;
-            let bytes = store.get(key).await?.ok_or_else(|| SourceError::Read {
-                what: source.to_string(),
-                message: "no such object".into(),
-            })?;
+            let (bytes, stat) = store
+                .get_with_stat(key)
+                .await?
+                .ok_or_else(|| no_such_object(source))?;
             let size = bytes.len() as u64;
             if size > max_bytes {
                 return Err(SourceError::TooLarge {
@@ -97,9 +110,34 @@ impl SourceReader {
                     limit: max_bytes,
                 });
             }
-            return Ok(bytes);
+            return Ok((bytes, stat));
         }
-        read_file(std::path::Path::new(source), max_bytes).await
+        let bytes = read_file(std::path::Path::new(source), max_bytes).await?;
+        Ok((bytes, ObjectStat::default()))
+    }
+
+    /// The [`ObjectStat`] of the S3 object at `source` now, without reading it
+    /// (`HeadObject`); `None` for a file.
+    ///
+    /// # Errors
+    /// The object is gone, or S3 failed.
+    pub async fn stat(&self, source: &str) -> Result<Option<ObjectStat>, SourceError> {
+        let Some((bucket, key)) = parse_s3_url(source) else {
+            return Ok(None);
+        };
+        let store = self.bucket(bucket).await?;
+        let stat = store
+            .stat(key)
+            .await?
+            .ok_or_else(|| no_such_object(source))?;
+        Ok(Some(stat))
+    }
+}
+
+fn no_such_object(source: &str) -> SourceError {
+    SourceError::Read {
+        what: source.to_string(),
+        message: "no such object".into(),
     }
 }
 

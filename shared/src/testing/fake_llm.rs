@@ -5,8 +5,10 @@
 //! Answers, by the `response_format.json_schema.name` of the request:
 //! - `entities`: the rule extractor's mentions of the first user message (the chunk text),
 //!   as `{"entities": [{"kind", "text", "normalized"}]}` — what a good model would say;
-//! - `document_structure`: the smallest valid description, with the first two PERSON/ORG
-//!   entities the prompt lists as parties and a `related_to` relationship between them;
+//! - `document_structure`: the smallest valid description of the part of a document the
+//!   prompt carries, with the first two PERSON/ORG mentions the rules find in it as parties,
+//!   a `related_to` relationship between them, and its first line as a key fact on the
+//!   part's first `[page N]`;
 //! - `adjudication`: every numbered pair is the same entity;
 //! - anything else: the smallest instance of the schema (required properties only, empty
 //!   arrays, the first `enum` value), which the schema accepts.
@@ -28,6 +30,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::extract::RuleExtractor;
+use crate::model::EntityKind;
 
 /// One misbehaviour, served to one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,14 +313,17 @@ fn answer(schema_name: &str, request: &Value, extractor: &RuleExtractor) -> Stri
             json!({ "entities": entities }).to_string()
         }
         "document_structure" => {
-            // The user message lists entities as `- e0 PERSON: Jane Roe`.
+            // The people and organisations the rules find in the part, the first two its
+            // parties.
             let text = first_user_text(request);
-            let named: Vec<&str> = text
-                .lines()
-                .filter_map(|l| l.strip_prefix("- "))
-                .filter(|l| l.contains(" PERSON: ") || l.contains(" ORG: "))
-                .filter_map(|l| l.split_once(": ").map(|(_, n)| n))
-                .collect();
+            let mut named: Vec<String> = Vec::new();
+            for m in extractor.extract(text) {
+                if matches!(m.kind, EntityKind::Person | EntityKind::Org)
+                    && !named.contains(&m.text)
+                {
+                    named.push(m.text);
+                }
+            }
             let mut v = minimal_instance(schema);
             v["document_type"] = json!("unknown");
             v["parties"] = named
@@ -336,8 +342,18 @@ fn answer(schema_name: &str, request: &Value, extractor: &RuleExtractor) -> Stri
                 .chars()
                 .take(80)
                 .collect::<String>();
+            let page = text
+                .lines()
+                .nth(1)
+                .and_then(|l| {
+                    l.strip_prefix("[page ")?
+                        .strip_suffix(']')?
+                        .parse::<u64>()
+                        .ok()
+                })
+                .unwrap_or(1);
             if !first_line.trim().is_empty() {
-                v["key_facts"] = json!([{"fact": first_line.trim(), "page": 1}]);
+                v["key_facts"] = json!([{"fact": first_line.trim(), "page": page}]);
             }
             v.to_string()
         }

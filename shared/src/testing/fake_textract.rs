@@ -8,9 +8,10 @@
 //! (a PAGE block, LINE blocks and their WORD blocks per page) are paged with `NextToken`,
 //! at most [`FakeConfig::blocks_per_response`] blocks per answer; the first
 //! [`FakeConfig::throttle_starts`] starts are refused with
-//! `ProvisionedThroughputExceededException`; with [`FakeConfig::fail_jobs`] every job ends
-//! `FAILED` with that message. When given an S3 client, it reads the object a job names
-//! and gives the job as many pages as the PDF has.
+//! `ProvisionedThroughputExceededException`; with [`FakeConfig::fail_jobs`] every job (or
+//! the first [`FakeConfig::failing_jobs`]) ends `FAILED` with that message. When given an
+//! S3 client, it reads the object a job names (the version it names, if any) and gives the
+//! job as many pages as the PDF has.
 //!
 //! Every request is logged ([`FakeTextract::calls`]) with the time it arrived, so that tests
 //! and the benchmark count what the endpoint actually received.
@@ -40,8 +41,10 @@ pub struct FakeConfig {
     pub default_pages: u32,
     /// The first this many starts are throttled.
     pub throttle_starts: u32,
-    /// Every job fails with this message.
+    /// Jobs fail with this message: every job, or the first [`FakeConfig::failing_jobs`].
     pub fail_jobs: Option<String>,
+    /// With `fail_jobs`, how many jobs (the first ones created) fail; 0: every job.
+    pub failing_jobs: u32,
     /// Pages (of the submitted document) every job cannot read: the job ends
     /// `PARTIAL_SUCCESS` with a warning naming them, and no blocks for them.
     pub unreadable_pages: Vec<u32>,
@@ -58,6 +61,7 @@ impl Default for FakeConfig {
             default_pages: 2,
             throttle_starts: 0,
             fail_jobs: None,
+            failing_jobs: 0,
             unreadable_pages: Vec::new(),
             s3: None,
         }
@@ -87,6 +91,8 @@ struct Job {
     pages: u32,
     gets: u32,
     object: (String, String),
+    /// Ends `FAILED` (with `fail_jobs`' message).
+    fails: bool,
 }
 
 #[derive(Debug, Default)]
@@ -305,7 +311,8 @@ async fn handle(shared: &Shared, operation: &str, request: &Value) -> (u16, Valu
             let object =
                 s("/DocumentLocation/S3Object/Bucket").zip(s("/DocumentLocation/S3Object/Name"));
             call.object = object.clone();
-            start(shared, &call, object).await
+            let version = s("/DocumentLocation/S3Object/Version");
+            start(shared, &call, object, version).await
         }
         GET => get(shared, &call, request),
         _ => error("UnknownOperationException", "unknown operation"),
@@ -331,7 +338,12 @@ async fn handle(shared: &Shared, operation: &str, request: &Value) -> (u16, Valu
     result
 }
 
-async fn start(shared: &Shared, call: &Call, object: Option<(String, String)>) -> (u16, Value) {
+async fn start(
+    shared: &Shared,
+    call: &Call,
+    object: Option<(String, String)>,
+    version: Option<String>,
+) -> (u16, Value) {
     let Some(object) = object else {
         return error(
             "InvalidParameterException",
@@ -358,6 +370,7 @@ async fn start(shared: &Shared, call: &Call, object: Option<(String, String)>) -
             .get_object()
             .bucket(&object.0)
             .key(&object.1)
+            .set_version_id(version)
             .send()
             .await
         {
@@ -387,12 +400,16 @@ async fn start(shared: &Shared, call: &Call, object: Option<(String, String)>) -
     if let Some(token) = &call.client_request_token {
         state.tokens.insert(token.clone(), job_id.clone());
     }
+    let created = u32::try_from(state.jobs.len()).unwrap_or(u32::MAX);
+    let fails = shared.cfg.fail_jobs.is_some()
+        && (shared.cfg.failing_jobs == 0 || created < shared.cfg.failing_jobs);
     state.jobs.insert(
         job_id.clone(),
         Job {
             pages,
             gets: 0,
             object,
+            fails,
         },
     );
     (200, json!({"JobId": job_id}))
@@ -413,7 +430,7 @@ fn get(shared: &Shared, call: &Call, request: &Value) -> (u16, Value) {
         job.gets += 1;
         return (200, json!({"JobStatus": "IN_PROGRESS"}));
     }
-    if let Some(message) = &shared.cfg.fail_jobs {
+    if let Some(message) = shared.cfg.fail_jobs.as_ref().filter(|_| job.fails) {
         return (
             200,
             json!({"JobStatus": "FAILED", "StatusMessage": message}),
