@@ -71,6 +71,11 @@ const UNREACHABLE: u8 = 2;
 pub const LOST_SCAN_LIMIT: i64 = 100_000;
 /// State keys checked per round trip.
 const EXISTS_BATCH: usize = 500;
+/// Redis reports its uptime in whole seconds (from a start time in whole seconds), so
+/// the start computed from it may be up to a second early or late: a document claimed
+/// within a second after it is counted as lost to the restart (claims made as the server
+/// came back, whose first state writes the outage swallowed, are among those).
+const START_UNCERTAINTY_MS: u64 = 1_000;
 /// What a lost state is called, in text and in `--json` reasons' explanations.
 const LOST: &str = "state lost (Redis restarted or evicted)";
 
@@ -419,10 +424,9 @@ impl Untracked {
     fn judge(record: DbRecord, server: &RedisServer, ttl_ms: u64, now: u64) -> Untracked {
         let reason = if !record.was_started() {
             Reason::NotStarted
-        } else if record
-            .claimed_ms
-            .is_some_and(|t| u64::try_from(t).unwrap_or(0) < server.started_ms)
-        {
+        } else if record.claimed_ms.is_some_and(|t| {
+            u64::try_from(t).unwrap_or(0) < server.started_ms + START_UNCERTAINTY_MS
+        }) {
             Reason::RedisRestarted
         } else if now.saturating_sub(u64::try_from(record.updated_ms).unwrap_or(0)) > ttl_ms {
             Reason::Expired
@@ -1048,6 +1052,9 @@ mod tests {
     #[test]
     fn missing_state_of_a_document_claimed_since_the_start_is_evicted_or_expired_or_not_yet() {
         let judge = |r: DbRecord, now: u64| Untracked::judge(r, &server(), 60_000, now);
+        // Within the second the start is known to: counted as lost to the restart.
+        let at_start = judge(record("completed", 1, Some(100_400)), 150_000);
+        assert_eq!(at_start.reason, Reason::RedisRestarted);
         let evicted = judge(record("completed", 1, Some(110_000)), 150_000);
         assert_eq!(
             (evicted.state, evicted.reason),
