@@ -145,6 +145,18 @@ pub async fn worker(
             "worker: {} completed, {} failed, {} requeued, {} lost",
             report.completed, report.failed, report.requeued, report.lost
         );
+        let r = report.redis;
+        if r != lexpipe::worker::RedisTrouble::default() {
+            println!(
+                "redis trouble: {} locks lost with the claim kept, {} cache calls fell back, \
+                 {} state writes not made, {} documents lost their state mid-run \
+                 (`lexpipe status` reports them)",
+                r.locks_lost_claims_kept,
+                r.cache_fallbacks,
+                r.state_writes_failed,
+                r.documents_state_lost
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
