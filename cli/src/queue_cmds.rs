@@ -138,31 +138,26 @@ pub async fn worker(
         }
     };
     cache.flush_metrics().await;
-    // Cache calls of this process that fell back to computing because Redis did not answer
-    // (fail-open), e.g. during a failover or restart.
-    let cache_fell_back: i64 = cache.local_stats().iter().map(|s| s.errors).sum();
     if json {
-        #[derive(serde::Serialize)]
-        struct Output<'a> {
-            #[serde(flatten)]
-            report: &'a lexpipe::worker::WorkerReport,
-            cache_fell_back: i64,
-        }
-        let out = Output {
-            report: &report,
-            cache_fell_back,
-        };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "worker: {} completed, {} failed, {} requeued, {} lost; {} claims refused for want of a Redis lock, {} cache calls fell back to computing",
-            report.completed,
-            report.failed,
-            report.requeued,
-            report.lost,
-            report.lock_errors,
-            cache_fell_back
+            "worker: {} completed, {} failed, {} requeued, {} lost",
+            report.completed, report.failed, report.requeued, report.lost
         );
+        let r = report.redis;
+        if r != lexpipe::worker::RedisTrouble::default() {
+            println!(
+                "redis trouble: {} claims refused for want of a Redis lock, {} locks lost with \
+                 the claim kept, {} cache calls fell back, {} state writes not made, {} \
+                 documents lost their state mid-run (`lexpipe status` reports them)",
+                r.lock_errors,
+                r.locks_lost_claims_kept,
+                r.cache_fallbacks,
+                r.state_writes_failed,
+                r.documents_state_lost
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -868,21 +868,36 @@ async fn failover_drill_a_primary_killed_while_four_workers_drain_500_documents_
         "documents without exactly one set of rows: {wrong:?}"
     );
     // The workers agree, and say what the outage cost them.
-    let sum = |field: &str| -> u64 { reports.iter().map(|r| r[field].as_u64().unwrap()).sum() };
-    assert_eq!(sum("completed"), 500, "{reports:?}");
-    assert_eq!(sum("failed"), 0, "{reports:?}");
+    let sum = |field: &str| -> u64 {
+        reports
+            .iter()
+            .map(|r| {
+                r.pointer(field)
+                    .and_then(|v| v.as_u64())
+                    .unwrap_or_else(|| panic!("{field} in {r}"))
+            })
+            .sum()
+    };
+    assert_eq!(sum("/completed"), 500, "{reports:?}");
+    assert_eq!(sum("/failed"), 0, "{reports:?}");
     let retried = histories.values().filter(|h| h.attempt_rows > 1).count();
-    let redis_trouble = sum("lock_errors") + sum("cache_fell_back") + sum("lost") + sum("requeued");
+    let redis_trouble =
+        sum("/redis/lock_errors") + sum("/redis/cache_fallbacks") + sum("/lost") + sum("/requeued");
     eprintln!(
         "failover drill: 500 documents, 4 workers x 16 tasks; primary :{victim} killed after \
          {done_at_kill} completed; replica promoted in {:.1} s ({done_at_failover} completed by \
          then); items claimed more than once: {retried}; claims refused without a lock: {}; \
-         cache calls that fell back: {}; items lost mid-way: {}; requeued: {}; duplicates: 0",
+         locks lost with the claim kept: {}; cache calls that fell back: {}; state writes \
+         not made: {}; documents whose state vanished: {}; items lost mid-way: {}; \
+         requeued: {}; duplicates: 0",
         failover.as_secs_f64(),
-        sum("lock_errors"),
-        sum("cache_fell_back"),
-        sum("lost"),
-        sum("requeued"),
+        sum("/redis/lock_errors"),
+        sum("/redis/locks_lost_claims_kept"),
+        sum("/redis/cache_fallbacks"),
+        sum("/redis/state_writes_failed"),
+        sum("/redis/documents_state_lost"),
+        sum("/lost"),
+        sum("/requeued"),
     );
     assert!(
         redis_trouble > 0,

@@ -9,25 +9,49 @@
 //! 3. The row is updated to running with a lease and the fencing token, and an attempt
 //!    row is written; commit.
 //! 4. While the item is processed, the Redis lock is renewed and the row's lease extended
-//!    (heartbeat). If either is lost, the worker stops working on the item.
+//!    (heartbeat). If the row's lease is lost (another claim took the item over), the
+//!    worker stops working on the item. If the Redis lock is lost, PostgreSQL is asked
+//!    (an immediate heartbeat): see "Redis losing a lock" below.
 //! 5. Every write for the item carries the fencing token: PostgreSQL refuses a token older
 //!    than one it has seen, so a paused or zombie worker cannot overwrite a newer one.
 //! 6. The item completes only if the row still carries this claim's token.
 //!
 //! Any number of worker processes, on any number of machines, share one Redis and one
 //! PostgreSQL this way.
+//!
+//! ## Redis losing a lock
+//! A Redis restart without persistence, an eviction or a failover to a replica that had
+//! not seen the lock all make the lock key vanish while its owner still works. That is
+//! not another worker taking the item: the row in PostgreSQL still carries this claim's
+//! fencing token and a live lease, and no claim can take a row whose lease is live. So
+//! a worker whose lock is lost asks PostgreSQL at once (a heartbeat, conditional on the
+//! token): if the claim stands, it carries on under the claim's fencing token, takes the
+//! Redis lock again when it can (a fresh lock, used only to keep other claimers off; the
+//! writes keep the claim's token), and counts it in
+//! [`RedisTrouble::locks_lost_claims_kept`]; if the claim is gone, or PostgreSQL cannot
+//! say, it abandons the item as before. Abandoning on every lost lock would make every
+//! item in flight during a Redis restart wait out its lease and run a second time.
+//! Fencing is what makes carrying on safe: should this worker stall past its lease and
+//! the item be claimed again, the newer token wins every write.
+//!
+//! The rest of an outage is counted too ([`RedisTrouble`], in the worker's report):
+//! cache calls that fell back to computing, document-state writes Redis could not take,
+//! and documents whose state vanished while they were processed (what `lexpipe status`
+//! then reports as lost).
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::PgPool;
 
 use crate::app::App;
-use crate::model::document_uuid;
+use crate::model::{DocumentStatus, document_uuid};
 use crate::pipeline::LocalTasks;
-use crate::redis::lock::{Lease, LockName, Locks};
+use crate::redis::lock::{Lease, LeaseLost, LockName, Locks, Renewal};
+use crate::redis::state::{DocumentState, DocumentStates, StateError, StatusCounts, Uuid};
 use crate::stages::StageError;
 use crate::stages::persist::QueueClaim;
 use crate::store::queue::{self, Claim, FailOutcome};
@@ -41,6 +65,12 @@ pub trait ItemProcessor: Send + Sync {
     /// # Errors
     /// Why the item failed; [`StageError::is_retryable`] decides whether it is retried.
     async fn process(&self, claim: &Claim) -> Result<(), StageError>;
+
+    /// The Redis trouble met so far by the processing (caches that fell back, state
+    /// writes not made); nothing by default. [`Worker::report`] adds the lock losses.
+    fn redis_trouble(&self) -> RedisTrouble {
+        RedisTrouble::default()
+    }
 }
 
 /// The production processor: the document through the state machine, every write
@@ -52,19 +82,26 @@ pub struct PipelineProcessor {
     pub lease: Duration,
     /// Multiplies the state machine's waits and retry delays (1.0; tests use 0).
     pub time_scale: f64,
+    /// The app's document state, as [`PipelineProcessor::new`] wrapped it.
+    pub states: Option<Arc<WatchedStates>>,
 }
 
 impl PipelineProcessor {
-    /// The processor of `app`, with the committed state machine definition.
+    /// The processor of `app`, with the committed state machine definition. The app's
+    /// document state is watched ([`WatchedStates`]) so that the report can say what an
+    /// outage did to it.
     ///
     /// # Errors
     /// The definition cannot be loaded.
-    pub fn new(app: App, lease: Duration) -> Result<PipelineProcessor, crate::asl::AslError> {
+    pub fn new(mut app: App, lease: Duration) -> Result<PipelineProcessor, crate::asl::AslError> {
+        let watched = app.states.take().map(|s| Arc::new(WatchedStates::new(s)));
+        app.states = watched.clone().map(|w| w as Arc<dyn DocumentStates>);
         Ok(PipelineProcessor {
             app,
             definition: crate::pipeline::definition()?,
             lease,
             time_scale: 1.0,
+            states: watched,
         })
     }
 }
@@ -107,6 +144,143 @@ impl ItemProcessor for PipelineProcessor {
             "persisted"
         );
         Ok(())
+    }
+
+    fn redis_trouble(&self) -> RedisTrouble {
+        let cache_fallbacks = self
+            .app
+            .cache
+            .local_stats()
+            .iter()
+            .map(|s| s.errors)
+            .sum::<i64>();
+        let (state_writes_failed, documents_state_lost) = self
+            .states
+            .as_ref()
+            .map(|w| (w.writes_failed(), w.documents_lost()))
+            .unwrap_or_default();
+        RedisTrouble {
+            lock_errors: 0,
+            locks_lost_claims_kept: 0,
+            cache_fallbacks: u64::try_from(cache_fallbacks).unwrap_or(0),
+            state_writes_failed,
+            documents_state_lost,
+        }
+    }
+}
+
+/// Document state as the pipeline writes it, counting what did not land: writes Redis
+/// could not take (unreachable, breaker open), and documents whose state hash vanished
+/// under a run (a transition answered "no such document": Redis restarted empty, evicted
+/// the hash, or failed over). The pipeline carries on either way ([`StageRecorder`]
+/// never fails the work over state); this is how the worker's report tells about it.
+///
+/// [`StageRecorder`]: crate::pipeline::StageRecorder
+pub struct WatchedStates {
+    inner: Arc<dyn DocumentStates>,
+    writes_failed: AtomicU64,
+    lost: Mutex<HashSet<Uuid>>,
+}
+
+impl WatchedStates {
+    pub fn new(inner: Arc<dyn DocumentStates>) -> WatchedStates {
+        WatchedStates {
+            inner,
+            writes_failed: AtomicU64::new(0),
+            lost: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// State writes not made because Redis could not be asked.
+    pub fn writes_failed(&self) -> u64 {
+        self.writes_failed.load(Ordering::Relaxed)
+    }
+
+    /// Documents whose state vanished while this process worked on them.
+    pub fn documents_lost(&self) -> u64 {
+        self.lost.lock().expect("poisoned").len() as u64
+    }
+
+    fn note_lost(&self, doc: Uuid) {
+        if self.lost.lock().expect("poisoned").insert(doc) {
+            tracing::warn!(
+                document_uuid = %doc,
+                "the document's state vanished from Redis mid-run (restart, eviction or \
+                 failover); carrying on, `lexpipe status` reports it lost"
+            );
+        }
+    }
+
+    fn watch(&self, r: Result<DocumentState, StateError>) -> Result<DocumentState, StateError> {
+        match &r {
+            Err(StateError::Unavailable(_)) => {
+                self.writes_failed.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(StateError::NotFound(doc)) => self.note_lost(*doc),
+            _ => {}
+        }
+        r
+    }
+}
+
+#[async_trait]
+impl DocumentStates for WatchedStates {
+    async fn init(
+        &self,
+        doc: Uuid,
+        source: &str,
+        content_sha256: &str,
+        stages: &[&str],
+    ) -> Result<DocumentState, StateError> {
+        let r = self.inner.init(doc, source, content_sha256, stages).await;
+        self.watch(r)
+    }
+
+    async fn start_stage(&self, doc: Uuid, stage: &str) -> Result<DocumentState, StateError> {
+        let r = self.inner.start_stage(doc, stage).await;
+        self.watch(r)
+    }
+
+    async fn complete_stage(
+        &self,
+        doc: Uuid,
+        stage: &str,
+        count: u64,
+    ) -> Result<DocumentState, StateError> {
+        let r = self.inner.complete_stage(doc, stage, count).await;
+        self.watch(r)
+    }
+
+    async fn fail_stage(
+        &self,
+        doc: Uuid,
+        stage: &str,
+        error_type: &str,
+        message: &str,
+    ) -> Result<DocumentState, StateError> {
+        let r = self.inner.fail_stage(doc, stage, error_type, message).await;
+        self.watch(r)
+    }
+
+    async fn skip_stage(&self, doc: Uuid, stage: &str) -> Result<DocumentState, StateError> {
+        let r = self.inner.skip_stage(doc, stage).await;
+        self.watch(r)
+    }
+
+    async fn get(&self, doc: Uuid) -> Result<Option<DocumentState>, StateError> {
+        self.inner.get(doc).await
+    }
+
+    async fn list(
+        &self,
+        status: Option<DocumentStatus>,
+        limit: usize,
+    ) -> Result<Vec<DocumentState>, StateError> {
+        self.inner.list(status, limit).await
+    }
+
+    async fn counts(&self) -> Result<StatusCounts, StateError> {
+        self.inner.counts().await
     }
 }
 
@@ -153,9 +327,29 @@ pub struct WorkerReport {
     pub requeued: u64,
     /// Items whose claim was lost (lease taken over) before they finished.
     pub lost: u64,
+    /// What the worker met of Redis trouble: zero everywhere in a healthy run.
+    pub redis: RedisTrouble,
+}
+
+/// What a worker met of Redis trouble (a restart, an eviction, a failover, an outage), so
+/// that one is never silent: the work goes on (caches fail open, state is best effort,
+/// PostgreSQL holds the claims), and these say how much of it went without Redis.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize, PartialEq, Eq)]
+pub struct RedisTrouble {
     /// Claims refused because the lock could not be taken for want of Redis (locks fail
     /// closed: the item waits for a later claim, by this worker or another).
     pub lock_errors: u64,
+    /// Times the Redis lock of an item in progress vanished while PostgreSQL still had
+    /// the claim: the item was processed to the end under the claim's fencing token
+    /// (module docs), instead of being dropped and run again after its lease.
+    pub locks_lost_claims_kept: u64,
+    /// Cache operations that failed open: the result was computed (or not stored)
+    /// without the cache.
+    pub cache_fallbacks: u64,
+    /// Document-state writes Redis could not take (unreachable, or breaker open).
+    pub state_writes_failed: u64,
+    /// Documents whose state vanished from Redis while this process worked on them.
+    pub documents_state_lost: u64,
 }
 
 #[derive(Default)]
@@ -165,6 +359,7 @@ struct Counters {
     requeued: AtomicU64,
     lost: AtomicU64,
     lock_errors: AtomicU64,
+    locks_lost_claims_kept: AtomicU64,
 }
 
 /// A pool of worker tasks in this process.
@@ -214,7 +409,14 @@ impl Worker {
             failed: self.counters.failed.load(Ordering::Relaxed),
             requeued: self.counters.requeued.load(Ordering::Relaxed),
             lost: self.counters.lost.load(Ordering::Relaxed),
-            lock_errors: self.counters.lock_errors.load(Ordering::Relaxed),
+            redis: RedisTrouble {
+                lock_errors: self.counters.lock_errors.load(Ordering::Relaxed),
+                locks_lost_claims_kept: self
+                    .counters
+                    .locks_lost_claims_kept
+                    .load(Ordering::Relaxed),
+                ..self.processor.redis_trouble()
+            },
         }
     }
 
@@ -301,7 +503,7 @@ impl Worker {
     }
 
     async fn work(&self, claim: Claim, lease: Lease) {
-        let renewal = self.locks.keep_alive(lease);
+        let mut renewal = Some(self.locks.keep_alive(lease));
         let heartbeat = {
             let pool = self.pool.clone();
             let claim = claim.clone();
@@ -318,16 +520,29 @@ impl Worker {
             })
         };
         let mut heartbeat = heartbeat;
-        let outcome = tokio::select! {
-            r = self.processor.process(&claim) => Some(r),
-            lost = renewal.lost() => {
-                tracing::warn!(item_id = claim.item_id, reason = %lost, "lock lost; abandoning the item");
-                None
-            }
-            _ = &mut heartbeat => {
-                // The heartbeat only returns when the row's lease was taken over.
-                tracing::warn!(item_id = claim.item_id, "lease lost; abandoning the item");
-                None
+        let processing = self.processor.process(&claim);
+        tokio::pin!(processing);
+        let outcome = loop {
+            tokio::select! {
+                r = &mut processing => break Some(r),
+                lost = lock_lost(renewal.as_ref()) => {
+                    // The renewal has ended; its lease is of no use any more.
+                    drop(renewal.take());
+                    if !self.claim_survives_lock_loss(&claim, lost).await {
+                        break None;
+                    }
+                    renewal = self.relock(&claim).await;
+                }
+                // Kept without a lock (Redis answered nothing yet): try again every third
+                // of the lease, as a renewal would.
+                _ = tokio::time::sleep(self.opts.lease / 3), if renewal.is_none() => {
+                    renewal = self.relock(&claim).await;
+                }
+                _ = &mut heartbeat => {
+                    // The heartbeat only returns when the row's lease was taken over.
+                    tracing::warn!(item_id = claim.item_id, "lease lost; abandoning the item");
+                    break None;
+                }
             }
         };
         heartbeat.abort();
@@ -371,8 +586,69 @@ impl Worker {
                 self.counters.lost.fetch_add(1, Ordering::Relaxed);
             }
         }
-        let lease = renewal.stop().await;
-        let _ = self.locks.release(&lease).await;
+        if let Some(renewal) = renewal {
+            let lease = renewal.stop().await;
+            let _ = self.locks.release(&lease).await;
+        }
+    }
+
+    /// The Redis lock of a claim in progress is gone: does PostgreSQL still have the
+    /// claim (module docs, "Redis losing a lock")? False: abandon the item.
+    async fn claim_survives_lock_loss(&self, claim: &Claim, lost: LeaseLost) -> bool {
+        match queue::heartbeat(&self.pool, claim, self.opts.lease).await {
+            Ok(true) => {
+                self.counters
+                    .locks_lost_claims_kept
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    item_id = claim.item_id,
+                    reason = %lost,
+                    "Redis lost the item's lock, but PostgreSQL still has this claim: \
+                     carrying on under its fencing token"
+                );
+                true
+            }
+            Ok(false) => {
+                tracing::warn!(item_id = claim.item_id, reason = %lost, "lock lost and the claim taken over; abandoning the item");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(item_id = claim.item_id, reason = %lost, error = %e, "lock lost and the claim cannot be confirmed; abandoning the item");
+                false
+            }
+        }
+    }
+
+    /// Takes the lock of a kept claim again, to keep other claimers off as before; the
+    /// new lock's fencing token is not used (the claim's token fences the writes).
+    /// `None` while Redis cannot be asked or another claimer holds the lock for a moment.
+    async fn relock(&self, claim: &Claim) -> Option<Renewal> {
+        match self
+            .locks
+            .acquire(&LockName::queue_item(claim.item_id), self.opts.lease)
+            .await
+        {
+            Ok(Some(lease)) => {
+                tracing::info!(
+                    item_id = claim.item_id,
+                    "the kept claim's lock is taken again"
+                );
+                Some(self.locks.keep_alive(lease))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::debug!(item_id = claim.item_id, error = %e, "cannot take the lock again yet");
+                None
+            }
+        }
+    }
+}
+
+/// Resolves when the renewal reports its lease lost; never without a renewal.
+async fn lock_lost(renewal: Option<&Renewal>) -> LeaseLost {
+    match renewal {
+        Some(r) => r.lost().await,
+        None => std::future::pending().await,
     }
 }
 
