@@ -78,6 +78,8 @@ const EXISTS_BATCH: usize = 500;
 const START_UNCERTAINTY_MS: u64 = 1_000;
 /// What a lost state is called, in text and in `--json` reasons' explanations.
 const LOST: &str = "state lost (Redis restarted or evicted)";
+/// What `status` calls a state older than PostgreSQL's record of the document.
+const STALE: &str = "state out of date (a write lost in a Redis outage or failover)";
 
 /// `lexpipe status [TARGET] [--all] [--json] [--watch]`.
 ///
@@ -236,6 +238,16 @@ async fn show_document(
     let Some(mut state) = store.get(doc).await? else {
         return show_untracked(sources, doc, screen).await;
     };
+    if let Some(pool) = &sources.db
+        && let Some(record) = db_record(pool, doc).await?
+        && is_stale(state.status.as_str(), &record.status)
+    {
+        eprintln!(
+            "lexpipe: {STALE}: Redis shows document {doc} {}, PostgreSQL (the record) has it {}",
+            state.status.as_str(),
+            record.status
+        );
+    }
     loop {
         screen.draw(&state, || render_document(&state, now_ms()));
         if !screen.watch || state.status.is_terminal() {
@@ -480,10 +492,14 @@ async fn started_records(pool: &PgPool, ttl_ms: u64) -> Result<Vec<DbRecord>, sq
     .await
 }
 
-/// Which of `docs` have a state hash in Redis: one pipeline of `EXISTS` per shard (the
-/// hashes of a shard share its hash tag, so a pipeline stays in one cluster slot).
-async fn have_state(sources: &Sources, docs: &[Uuid]) -> Result<Vec<bool>, StatusError> {
-    let mut out = vec![false; docs.len()];
+/// The overall status in Redis of each of `docs` (`None`: no state hash): one pipeline
+/// of `HGET … status` per shard (the hashes of a shard share its hash tag, so a pipeline
+/// stays in one cluster slot).
+async fn state_statuses(
+    sources: &Sources,
+    docs: &[Uuid],
+) -> Result<Vec<Option<String>>, StatusError> {
+    let mut out = vec![None; docs.len()];
     let mut by_shard: std::collections::BTreeMap<u8, Vec<usize>> = Default::default();
     for (i, d) in docs.iter().enumerate() {
         by_shard
@@ -495,10 +511,12 @@ async fn have_state(sources: &Sources, docs: &[Uuid]) -> Result<Vec<bool>, Statu
         for batch in positions.chunks(EXISTS_BATCH) {
             let mut pipe = redis::pipe();
             for i in batch {
-                pipe.cmd("EXISTS").arg(sources.store.state_key(docs[*i]));
+                pipe.cmd("HGET")
+                    .arg(sources.store.state_key(docs[*i]))
+                    .arg("status");
             }
             let pipe = &pipe;
-            let found: Vec<bool> = sources
+            let found: Vec<Option<String>> = sources
                 .redis
                 .run(true, |mut c| async move { pipe.query_async(&mut c).await })
                 .await?;
@@ -508,6 +526,14 @@ async fn have_state(sources: &Sources, docs: &[Uuid]) -> Result<Vec<bool>, Statu
         }
     }
     Ok(out)
+}
+
+/// True when Redis shows a document still in progress (`queued`, `running`) that
+/// PostgreSQL has as finished: a state write that was lost.
+fn is_stale(redis_status: &str, database_status: &str) -> bool {
+    let finished =
+        |s: &str| s == DocumentStatus::Completed.as_str() || s == DocumentStatus::Failed.as_str();
+    finished(database_status) && !finished(redis_status)
 }
 
 /// Documents by status in PostgreSQL.
@@ -536,6 +562,23 @@ struct DatabaseView {
     /// Documents by status in PostgreSQL, the system of record.
     counts: lexpipe::redis::state::StatusCounts,
     state_lost: LostSummary,
+    /// Documents whose state in Redis is older than PostgreSQL's record.
+    state_stale: StaleSummary,
+}
+
+/// Documents PostgreSQL has as finished that Redis still shows in progress.
+#[derive(Debug, Clone, serde::Serialize)]
+struct StaleSummary {
+    count: u64,
+    /// The first of them: (document, status in Redis, status in PostgreSQL).
+    documents: Vec<StaleDocument>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+struct StaleDocument {
+    document_uuid: Uuid,
+    redis_status: String,
+    database_status: String,
 }
 
 /// Documents PostgreSQL has as started whose state is gone from Redis.
@@ -561,8 +604,12 @@ async fn database_view(
     let counts = db_counts(pool).await?;
     let records = started_records(pool, sources.ttl_ms).await?;
     let ids: Vec<Uuid> = records.iter().map(|r| r.id).collect();
-    let present = have_state(sources, &ids).await?;
+    let statuses = state_statuses(sources, &ids).await?;
     let now = now_ms();
+    let mut stale = StaleSummary {
+        count: 0,
+        documents: Vec::new(),
+    };
     let mut lost = LostSummary {
         count: 0,
         redis_restarted: 0,
@@ -570,8 +617,18 @@ async fn database_view(
         checked: records.len() as u64,
         documents: Vec::new(),
     };
-    for (record, present) in records.into_iter().zip(present) {
-        if present {
+    for (record, status) in records.into_iter().zip(statuses) {
+        if let Some(status) = status {
+            if is_stale(&status, &record.status) {
+                stale.count += 1;
+                if stale.documents.len() < LIST_PER_STATUS {
+                    stale.documents.push(StaleDocument {
+                        document_uuid: record.id,
+                        redis_status: status,
+                        database_status: record.status.clone(),
+                    });
+                }
+            }
             continue;
         }
         let u = Untracked::judge(record, server, sources.ttl_ms, now);
@@ -590,6 +647,7 @@ async fn database_view(
     Ok(DatabaseView {
         counts,
         state_lost: lost,
+        state_stale: stale,
     })
 }
 
@@ -852,6 +910,20 @@ fn render_database(o: &mut String, db: &DatabaseView, server: &RedisServer, now:
         c.completed,
         c.failed
     ));
+    let stale = &db.state_stale;
+    if stale.count > 0 {
+        o.push_str(&format!(
+            "{STALE}: {} documents Redis shows in progress are finished in PostgreSQL, the \
+             record:\n",
+            stale.count
+        ));
+        for d in &stale.documents {
+            o.push_str(&format!(
+                "  {}  Redis {:<9} PostgreSQL {}\n",
+                d.document_uuid, d.redis_status, d.database_status
+            ));
+        }
+    }
     let lost = &db.state_lost;
     if lost.count == 0 {
         o.push_str(&format!(

@@ -929,6 +929,24 @@ async fn failover_drill_a_primary_killed_while_four_workers_drain_500_documents_
     // The 16 shards' slots spread over three primaries, so any one of them holds well
     // under 300 of the 500 documents' states.
     assert!(listed >= 300, "{}", overview["counts"]);
+    // And status does not pass a lost or out-of-date state off as progress: with
+    // PostgreSQL at hand, every document is completed in Redis, or named as out of date
+    // (Redis still shows it in progress), or as without state.
+    let db_view = &overview["database"];
+    assert_eq!(db_view["counts"]["completed"], 500, "{db_view}");
+    let stale = db_view["state_stale"]["count"].as_u64().unwrap();
+    let lost = db_view["state_lost"]["count"].as_u64().unwrap();
+    let completed_in_redis = overview["counts"]["completed"].as_u64().unwrap();
+    eprintln!(
+        "status --all after the drill: {completed_in_redis} completed in Redis, {stale} out of \
+         date, {lost} without state"
+    );
+    assert_eq!(
+        completed_in_redis + stale + lost,
+        500,
+        "{}\n{db_view}",
+        overview["counts"]
+    );
 
     db.drop_database().await;
 }
