@@ -21,16 +21,18 @@
 //! (`LEXPIPE_EXTRACTOR=llm`) whatever the environment says, and the LLM rate limits are
 //! lifted (the fake has none; the limiter is tested in `tests/llm.rs`).
 //!
-//! Textract: the local OCR reads the PDF text layer, so no Textract call is made here.
-//! When the Textract fake (issue 8) is in `lexpipe::testing`, start it in
-//! [`run`] next to the LLM's, point `AWS_ENDPOINT_URL_TEXTRACT` at it and add its request
-//! count to [`Figures::paid_calls`]: the workloads and the on/off comparison stay as they
-//! are.
+//! Textract: the corpus also holds scanned filings (samples rasterised without a text
+//! layer, and with only an ECF stamp in it), uploaded to a local S3 (moto's server,
+//! [`lexpipe::testing::local_s3`]; Textract reads S3 only) and delivered as `s3://`
+//! sources. Their pages go to the fake Textract ([`lexpipe::testing::fake_textract`]),
+//! whose jobs stay `IN_PROGRESS` for `--textract-polls` polls of 1 s each (2 s of job
+//! time by default). Paid calls count what both fakes received; Textract jobs and pages
+//! are reported beside them.
 //!
 //! Prints figures; never fails on them. The keys and folders it made are removed.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -39,6 +41,13 @@ use lexpipe::config::{BlobLocation, Config, ExtractorChoice, LlmConfig};
 use lexpipe::pipeline::{self, StageTally};
 use lexpipe::stages::DocumentRef;
 use lexpipe::testing::fake_llm::FakeLlm;
+use lexpipe::testing::fake_textract::{FakeConfig, FakeTextract};
+use lexpipe::testing::local_s3::LocalS3;
+
+/// The bucket the scanned part of the corpus is uploaded to.
+const BUCKET: &str = "lexpipe-bench-workload";
+/// Samples rasterised into scans (the first ones, by file name).
+const SCANS: usize = 3;
 
 /// Targets the issue sets for the caches.
 const TARGET_W2_W3_REDUCTION: f64 = 0.95;
@@ -51,8 +60,16 @@ pub struct Figures {
     pub caches: &'static str,
     /// Document deliveries processed.
     pub deliveries: usize,
-    /// Requests the LLM endpoint received (entities and structured).
+    /// Requests the paid endpoints received: the LLM's and Textract's.
     pub paid_calls: u64,
+    /// Requests the LLM endpoint received (entities and structured).
+    pub llm_calls: u64,
+    /// Requests Textract received (starts and polls).
+    pub textract_calls: u64,
+    /// Textract jobs that ran (what is billed, by page).
+    pub textract_jobs: u64,
+    /// Pages Textract was sent.
+    pub textract_pages: u64,
     /// Of which entity extraction of one chunk.
     pub entity_calls: u64,
     pub usd: f64,
@@ -65,7 +82,10 @@ pub struct Figures {
 struct Report {
     llm_latency_ms: u64,
     documents: usize,
+    scanned_documents: usize,
     unique_chunks: usize,
+    /// Textract jobs of W1–W3 with the caches on per scanned document (1.0 is the target).
+    textract_jobs_per_scanned_document: f64,
     runs: Vec<Figures>,
     /// Paid calls with the caches on / off, W2 and W3 together.
     reduction_w2_w3: f64,
@@ -80,10 +100,30 @@ struct Report {
 ///
 /// # Errors
 /// Redis or a folder could not be set up.
-pub async fn run(config: Config, json: bool, llm_latency_ms: u64) -> anyhow::Result<ExitCode> {
-    let fake = FakeLlm::start().await;
+pub async fn run(
+    config: Config,
+    json: bool,
+    llm_latency_ms: u64,
+    textract_polls: u32,
+) -> anyhow::Result<ExitCode> {
+    let s3 = LocalS3::start().await.map_err(|e| {
+        anyhow::anyhow!("bench workload needs a local S3 for Textract's input: {e}")
+    })?;
+    let textract = FakeTextract::start(FakeConfig {
+        in_progress_polls: textract_polls,
+        s3: Some(s3.client()),
+        ..FakeConfig::default()
+    })
+    .await;
+    let paid = Paid {
+        llm: FakeLlm::start().await,
+        textract,
+        s3: s3.client(),
+    };
+    let fake = &paid.llm;
     fake.set_latency(Duration::from_millis(llm_latency_ms));
     let mut config = config;
+    config.ocr.poll_interval = Duration::from_secs(1);
     config.llm = LlmConfig {
         base_url: Some(url::Url::parse(&fake.base_url())?),
         extractor: ExtractorChoice::Llm,
@@ -99,7 +139,7 @@ pub async fn run(config: Config, json: bool, llm_latency_ms: u64) -> anyhow::Res
         config.env,
         crate::bench_locks::random_seed() as u32
     );
-    let result = measure(&config, &fake, &root, &env, llm_latency_ms).await;
+    let result = measure(&config, &paid, &root, &env, llm_latency_ms).await;
     remove_keys(&config, &env).await;
     let _ = std::fs::remove_dir_all(&root);
     let report = result?;
@@ -111,9 +151,19 @@ pub async fn run(config: Config, json: bool, llm_latency_ms: u64) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
+/// The fake paid endpoints and the local S3 the scans live in.
+struct Paid {
+    llm: FakeLlm,
+    textract: FakeTextract,
+    s3: aws_sdk_s3::Client,
+}
+
+/// One delivery: a source (a path, or `s3://…`) and its content hash.
+type Delivery = (String, String);
+
 async fn measure(
     config: &Config,
-    fake: &FakeLlm,
+    paid: &Paid,
     root: &Path,
     env: &str,
     llm_latency_ms: u64,
@@ -123,29 +173,60 @@ async fn measure(
     let renamed_dir = root.join("renamed");
     std::fs::create_dir_all(&corpus_dir)?;
     std::fs::create_dir_all(&renamed_dir)?;
-    let mut corpus = Vec::new();
-    let mut renamed = Vec::new();
-    for doc in lexpipe::samples::documents() {
-        let bytes = lexpipe::samples::render_pdf(&doc);
+    let mut corpus: Vec<Delivery> = Vec::new();
+    let mut renamed: Vec<Delivery> = Vec::new();
+    let mut documents = lexpipe::samples::documents();
+    documents.sort_by_key(|d| d.file_name);
+    for doc in &documents {
+        let bytes = lexpipe::samples::render_pdf(doc);
+        let sha = lexpipe::text::sha256_hex(&bytes);
         let a = corpus_dir.join(doc.file_name);
         let b = renamed_dir.join(format!("upload-2-{}", doc.file_name));
         std::fs::write(&a, &bytes)?;
         std::fs::write(&b, &bytes)?;
-        corpus.push(a);
-        renamed.push(b);
+        corpus.push((a.display().to_string(), sha.clone()));
+        renamed.push((b.display().to_string(), sha));
     }
-    let w1: Vec<Vec<PathBuf>> = corpus.iter().map(|p| vec![p.clone()]).collect();
-    let w2: Vec<Vec<PathBuf>> = renamed.iter().map(|p| vec![p.clone(), p.clone()]).collect();
+    // The scanned part: the first samples as scans (no text layer; an ECF stamp only),
+    // in S3, and again under new keys.
+    paid.s3.create_bucket().bucket(BUCKET).send().await?;
+    let mut scanned = 0;
+    for (i, doc) in documents.iter().take(SCANS).enumerate() {
+        let layer = if i % 2 == 0 {
+            lexpipe::testing::scans::TextLayer::None
+        } else {
+            lexpipe::testing::scans::TextLayer::EcfHeader
+        };
+        let scan = lexpipe::testing::scans::rasterise(&corpus_dir.join(doc.file_name), 150, layer)
+            .map_err(|e| anyhow::anyhow!("making a scan needs pdftoppm (poppler-utils): {e}"))?;
+        let sha = lexpipe::text::sha256_hex(&scan);
+        for (key, list) in [
+            (format!("scans/{}", doc.file_name), &mut corpus),
+            (format!("uploads-2/scan-{}", doc.file_name), &mut renamed),
+        ] {
+            paid.s3
+                .put_object()
+                .bucket(BUCKET)
+                .key(&key)
+                .body(scan.clone().into())
+                .send()
+                .await?;
+            list.push((format!("s3://{BUCKET}/{key}"), sha.clone()));
+        }
+        scanned += 1;
+    }
+    let w1: Vec<Vec<Delivery>> = corpus.iter().map(|d| vec![d.clone()]).collect();
+    let w2: Vec<Vec<Delivery>> = renamed.iter().map(|d| vec![d.clone(), d.clone()]).collect();
 
     let mut runs = Vec::new();
     let mut unique_chunks = HashSet::new();
     // Caches on: one app, one artefact folder, one key prefix for all three workloads.
-    let on_app = app(config, env, true, &root.join("on")).await?;
+    let on_app = app(config, paid, env, true, &root.join("on")).await?;
     runs.push(
         workload(
             "W1",
             "on",
-            fake,
+            paid,
             &w1,
             |_| async { Ok(on_app.clone()) },
             &mut unique_chunks,
@@ -156,7 +237,7 @@ async fn measure(
         workload(
             "W2",
             "on",
-            fake,
+            paid,
             &w2,
             |_| async { Ok(on_app.clone()) },
             &mut HashSet::new(),
@@ -164,12 +245,15 @@ async fn measure(
         .await?,
     );
     delete_namespace(config, env, lexpipe::stages::resolve::NAMESPACE).await;
-    let w3_app = app(config, env, true, &root.join("on-w3")).await?;
+    // A resolution version bump leaves the OCR artefacts valid (their names carry the OCR
+    // version, not the resolver's): the new folder starts with them.
+    copy_ocr_artefacts(&root.join("on"), &root.join("on-w3"))?;
+    let w3_app = app(config, paid, env, true, &root.join("on-w3")).await?;
     runs.push(
         workload(
             "W3",
             "on",
-            fake,
+            paid,
             &w1,
             |_| async { Ok(w3_app.clone()) },
             &mut HashSet::new(),
@@ -181,10 +265,10 @@ async fn measure(
     let fresh = |_: usize| {
         let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let folder = root.join(format!("off-{n}"));
-        async move { app(config, env, false, &folder).await }
+        async move { app(config, paid, env, false, &folder).await }
     };
     for (name, deliveries) in [("W1", &w1), ("W2", &w2), ("W3", &w1)] {
-        runs.push(workload(name, "off", fake, deliveries, fresh, &mut HashSet::new()).await?);
+        runs.push(workload(name, "off", paid, deliveries, fresh, &mut HashSet::new()).await?);
     }
 
     let calls = |caches: &str, names: &[&str]| -> u64 {
@@ -206,9 +290,20 @@ async fn measure(
         .filter(|r| r.caches == "on")
         .map(|r| r.entity_calls)
         .sum();
+    let jobs_on: u64 = runs
+        .iter()
+        .filter(|r| r.caches == "on")
+        .map(|r| r.textract_jobs)
+        .sum();
     Ok(Report {
         llm_latency_ms,
         documents: corpus.len(),
+        scanned_documents: scanned,
+        textract_jobs_per_scanned_document: if scanned == 0 {
+            0.0
+        } else {
+            jobs_on as f64 / scanned as f64
+        },
         unique_chunks: unique_chunks.len(),
         reduction_w2_w3: reduction(&["W2", "W3"]),
         reduction_all: reduction(&["W1", "W2", "W3"]),
@@ -222,6 +317,7 @@ async fn measure(
             "reduction_w2_w3": TARGET_W2_W3_REDUCTION,
             "reduction_all": TARGET_ALL_REDUCTION,
             "entity_calls_per_unique_chunk": 1.0,
+            "textract_jobs_per_scanned_document": 1.0,
         }),
     })
 }
@@ -231,8 +327,8 @@ async fn measure(
 async fn workload<F, Fut>(
     name: &'static str,
     caches: &'static str,
-    fake: &FakeLlm,
-    groups: &[Vec<PathBuf>],
+    paid: &Paid,
+    groups: &[Vec<Delivery>],
     app_for: F,
     unique_chunks: &mut HashSet<String>,
 ) -> anyhow::Result<Figures>
@@ -240,8 +336,11 @@ where
     F: Fn(usize) -> Fut,
     Fut: Future<Output = anyhow::Result<App>>,
 {
+    let fake = &paid.llm;
     let before = fake.requests();
     let before_entities = fake.requests_for(lexpipe::extract::llm::ENTITY_SCHEMA_NAME);
+    let before_textract = paid.textract.calls().len() as u64;
+    let before_jobs = paid.textract.jobs() as u64;
     let started = Instant::now();
     let mut figures = Figures {
         workload: name,
@@ -256,13 +355,15 @@ where
         let runs = group
             .iter()
             .zip(&apps)
-            .map(|(path, app)| deliver(app, path));
+            .map(|(delivery, app)| deliver(app, delivery));
         for result in futures::future::join_all(runs).await {
             figures.deliveries += 1;
             match result {
                 Ok((tally, chunks)) => {
-                    figures.usd += tally.usage.llm.usd;
-                    figures.usd_avoided += tally.usage.llm.usd_avoided;
+                    figures.usd += tally.usage.llm.usd + tally.usage.textract.usd;
+                    figures.usd_avoided +=
+                        tally.usage.llm.usd_avoided + tally.usage.textract.usd_avoided;
+                    figures.textract_pages += tally.usage.textract.units_in;
                     unique_chunks.extend(chunks);
                 }
                 Err(e) => {
@@ -272,7 +373,10 @@ where
             }
         }
     }
-    figures.paid_calls = fake.requests() - before;
+    figures.llm_calls = fake.requests() - before;
+    figures.textract_calls = paid.textract.calls().len() as u64 - before_textract;
+    figures.textract_jobs = paid.textract.jobs() as u64 - before_jobs;
+    figures.paid_calls = figures.llm_calls + figures.textract_calls;
     figures.entity_calls =
         fake.requests_for(lexpipe::extract::llm::ENTITY_SCHEMA_NAME) - before_entities;
     figures.seconds = started.elapsed().as_secs_f64();
@@ -280,18 +384,21 @@ where
 }
 
 /// One delivery of one file: its tally and its chunks' hashes.
-async fn deliver(app: &App, path: &Path) -> anyhow::Result<(StageTally, Vec<String>)> {
-    let bytes = std::fs::read(path)?;
-    let doc = DocumentRef::new(
-        &lexpipe::text::sha256_hex(&bytes),
-        &path.display().to_string(),
-    );
+async fn deliver(app: &App, delivery: &Delivery) -> anyhow::Result<(StageTally, Vec<String>)> {
+    let (source, sha) = delivery;
+    let doc = DocumentRef::new(sha, source);
     let mut tally = StageTally::default();
     let out = pipeline::analyse(app, &doc, &mut tally).await?;
     Ok((tally, out.chunks.into_iter().map(|c| c.sha256).collect()))
 }
 
-async fn app(config: &Config, env: &str, caches: bool, folder: &Path) -> anyhow::Result<App> {
+async fn app(
+    config: &Config,
+    paid: &Paid,
+    env: &str,
+    caches: bool,
+    folder: &Path,
+) -> anyhow::Result<App> {
     let mut config = config.clone();
     config.env = env.to_string();
     config.artefacts = None;
@@ -301,7 +408,7 @@ async fn app(config: &Config, env: &str, caches: bool, folder: &Path) -> anyhow:
     config.redis.features.state = false;
     config.rate_limit.llm_requests = lexpipe::config::Limit::per_minute(1_000_000);
     config.rate_limit.llm_tokens = lexpipe::config::Limit::per_minute(1_000_000_000);
-    Ok(App::build(
+    let mut app = App::build(
         config,
         AppOptions {
             default_artefacts: Some(BlobLocation::Folder(folder.to_path_buf())),
@@ -309,7 +416,39 @@ async fn app(config: &Config, env: &str, caches: bool, folder: &Path) -> anyhow:
             skip_database: true,
         },
     )
-    .await?)
+    .await?;
+    // Textract for the pages that need OCR, through the fake (set after the build, which
+    // would otherwise make a client from the environment's AWS settings).
+    let mut config = (*app.config).clone();
+    config.ocr.engine = Some(lexpipe::config::OcrEngineChoice::Textract);
+    app.config = std::sync::Arc::new(config);
+    app.textract = Some(paid.textract.client());
+    let bucket = lexpipe::store::blob::S3Store::from_client(paid.s3.clone(), BUCKET, "")?;
+    app.sources = std::sync::Arc::new(
+        lexpipe::store::source::SourceReader::new()
+            .with_bucket(BUCKET, std::sync::Arc::new(bucket)),
+    );
+    Ok(app)
+}
+
+/// Copies the OCR step artefacts (`processed/<sha>/ocr-*`) of the folder `from` into `to`.
+fn copy_ocr_artefacts(from: &Path, to: &Path) -> std::io::Result<()> {
+    let processed = from.join("processed");
+    if !processed.exists() {
+        return Ok(());
+    }
+    for doc in std::fs::read_dir(&processed)? {
+        let doc = doc?;
+        for file in std::fs::read_dir(doc.path())? {
+            let file = file?;
+            if file.file_name().to_string_lossy().starts_with("ocr-") {
+                let target = to.join("processed").join(doc.file_name());
+                std::fs::create_dir_all(&target)?;
+                std::fs::copy(file.path(), target.join(file.file_name()))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The keys of `env` matching `pattern` (every primary of a cluster).
@@ -351,16 +490,20 @@ async fn remove_keys(config: &Config, env: &str) {
 
 fn print_table(r: &Report) {
     println!(
-        "workloads over {} documents ({} unique chunks), LLM latency {} ms per call",
-        r.documents, r.unique_chunks, r.llm_latency_ms
+        "workloads over {} documents ({} of them scanned, read by Textract; {} unique chunks), LLM latency {} ms per call",
+        r.documents, r.scanned_documents, r.unique_chunks, r.llm_latency_ms
     );
     println!(
-        "{:<9} {:<7} {:>10} {:>10} {:>13} {:>10} {:>12} {:>7} {:>8}",
+        "{:<9} {:<7} {:>10} {:>10} {:>9} {:>13} {:>9} {:>7} {:>7} {:>10} {:>12} {:>7} {:>8}",
         "workload",
         "caches",
         "deliveries",
         "paid calls",
+        "LLM",
         "entity calls",
+        "Textract",
+        "jobs",
+        "pages",
         "usd",
         "usd avoided",
         "failed",
@@ -368,12 +511,16 @@ fn print_table(r: &Report) {
     );
     for f in &r.runs {
         println!(
-            "{:<9} {:<7} {:>10} {:>10} {:>13} {:>10.5} {:>12.5} {:>7} {:>8.1}",
+            "{:<9} {:<7} {:>10} {:>10} {:>9} {:>13} {:>9} {:>7} {:>7} {:>10.5} {:>12.5} {:>7} {:>8.1}",
             f.workload,
             f.caches,
             f.deliveries,
             f.paid_calls,
+            f.llm_calls,
             f.entity_calls,
+            f.textract_calls,
+            f.textract_jobs,
+            f.textract_pages,
             f.usd,
             f.usd_avoided,
             f.failed,
@@ -389,7 +536,7 @@ fn print_table(r: &Report) {
         100.0 * TARGET_ALL_REDUCTION
     );
     println!(
-        "entity calls per unique chunk with the caches on: {:.2} (target 1.00)",
-        r.entity_calls_per_unique_chunk
+        "with the caches on: entity calls per unique chunk {:.2} (target 1.00); Textract jobs per scanned document {:.2} (target 1.00)",
+        r.entity_calls_per_unique_chunk, r.textract_jobs_per_scanned_document
     );
 }

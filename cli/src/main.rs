@@ -205,6 +205,10 @@ enum BenchCommand {
         /// Simulated model time per LLM call.
         #[arg(long, default_value_t = 300)]
         llm_latency_ms: u64,
+        /// Polls a Textract job answers IN_PROGRESS (1 s apart) before it succeeds: with
+        /// the default 2, a job takes about 2 s.
+        #[arg(long, default_value_t = 2)]
+        textract_polls: u32,
     },
     /// Chunks/s and MB/s of text for the rule extractor, one thread, on a folder of PDFs.
     Extract {
@@ -328,8 +332,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 BenchCommand::Workload {
                     json,
                     llm_latency_ms,
+                    textract_polls,
                 },
-        } => bench_workload::run(config, json, llm_latency_ms).await,
+        } => bench_workload::run(config, json, llm_latency_ms, textract_polls).await,
         Command::Bench {
             command: BenchCommand::Extract { dir, json },
         } => bench_extract::run(&config, &dir, json),

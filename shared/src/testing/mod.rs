@@ -7,9 +7,11 @@
 //!   `aws-sdk-textract` does (moto's Textract cannot be used from Rust), logging every call
 //!   with its time.
 //! - [`fake_llm`]: an OpenAI-compatible chat completions endpoint.
+//! - [`local_s3`]: moto's S3 server, for benchmarks that send pages to Textract.
 //! - [`scans`]: scanned court filings made from born-digital ones (`pdftoppm` → JPEG → PDF),
 //!   with an ECF header stamped into the text layer the way PACER does.
 
 pub mod fake_llm;
 pub mod fake_textract;
+pub mod local_s3;
 pub mod scans;
