@@ -86,6 +86,45 @@ fn scan() -> Vec<u8> {
 }
 
 #[tokio::test]
+async fn a_cached_textract_result_whose_artefact_is_gone_is_written_again_not_a_missing_artefact() {
+    // Arrange: a scan read once; then its artefacts are gone (a purged `processed/`, or
+    // another artefact store) while Redis still has the OCR result.
+    require_redis().await;
+    let env = unique_env("tx-purged");
+    let moto = MotoServer::start();
+    let bucket = moto.bucket("tx-purged").await;
+    let fake = FakeTextract::start(FakeConfig::default()).await;
+    let app = app(&env, DeploymentStage::Cloud, &moto, &bucket, &fake, &[]).await;
+    let source = upload(&moto, &bucket, "in/filing.pdf", &scan()).await;
+    let out = tempfile::tempdir().unwrap();
+    let first = run(&app, std::slice::from_ref(&source), out.path()).await;
+    let calls = fake.calls().len();
+    let mut purged = app.clone();
+    purged.artefacts =
+        Arc::new(S3Store::from_client(moto.client(), &bucket, "artefacts-after-purge").unwrap());
+
+    // Act
+    let again = run(&purged, &[source], out.path()).await;
+
+    // Assert: completed from the cache, the artefact written anew, Textract not asked.
+    assert_eq!(first.documents[0].status, DocumentStatus::Completed);
+    assert_eq!(
+        again.documents[0].status,
+        DocumentStatus::Completed,
+        "{:?}",
+        again.documents[0].error
+    );
+    assert_eq!(fake.calls().len(), calls, "{:#?}", fake.calls());
+    let page = &output(&again, 0).pages[0];
+    assert!(
+        page.text.starts_with(&fake_textract::line_text(1, 2, 1)),
+        "{}",
+        page.text
+    );
+    cleanup(&env).await;
+}
+
+#[tokio::test]
 async fn a_document_processed_twice_and_its_copy_under_another_name_start_one_textract_job() {
     // Arrange
     require_redis().await;

@@ -320,6 +320,12 @@ pub async fn text_layer(app: &App, doc: &DocumentRef) -> Result<Produced<OcrResu
 /// A result already computed for `key`: from the cache, or the artefact store.
 async fn lookup(app: &App, key: &str, spec: &CacheSpec) -> Result<Option<OcrResult>, StageError> {
     if let Some(hit) = app.cache.get::<OcrResult>(spec).await {
+        // The next step reads the artefact this one points at: a cache hit whose artefact
+        // is not in this store (another store, or one purged since) writes it there, as
+        // `artefact::produce` does, instead of handing on a key that is not there.
+        if !app.artefacts.exists(key).await? {
+            artefact::store(app, key, &hit).await?;
+        }
         return Ok(Some(hit));
     }
     artefact::try_load(app, key).await
