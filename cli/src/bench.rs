@@ -89,53 +89,93 @@ impl Drop for BenchCluster {
     }
 }
 
-/// Concurrent cache hits per second with each of `tasks` tasks reading its own key, so
-/// that on a cluster the reads spread over the slots (and so the primaries).
-async fn spread_hits_per_sec(config: &Config, tasks: usize, ops: usize) -> anyhow::Result<f64> {
-    let handle = RedisHandle::new(config)?;
-    handle.connect().await?;
-    let keys = KeyBuilder::new(&config.env);
-    let codec = Codec::new(
-        config.cache.compress_threshold,
-        config.cache.max_value_bytes,
-    );
-    let backend = Arc::new(RedisBackend::new(handle.clone(), keys.clone()));
-    let cache = Arc::new(Cache::new(
-        backend.clone(),
-        codec.clone(),
-        keys.clone(),
-        config.cache.lease,
-    ));
-    let payload: Vec<RawMention> = RuleExtractor::new().extract(TEXT);
-    let bytes = codec.encode(1, &payload)?;
-    let mut specs = Vec::new();
-    for t in 0..tasks.max(1) {
-        let key = keys.key("bench", 1, &[KeyPart::Id("spread"), KeyPart::Num(t as u64)]);
-        backend.set(&key, &bytes, Duration::from_secs(600)).await?;
-        specs.push(CacheSpec {
+/// The cache as a stage sees it, over its own connection to the Redis of `config`.
+struct BenchCache {
+    handle: RedisHandle,
+    keys: KeyBuilder,
+    codec: Codec,
+    backend: Arc<RedisBackend>,
+    cache: Arc<Cache>,
+}
+
+impl BenchCache {
+    async fn connect(config: &Config) -> anyhow::Result<BenchCache> {
+        let handle = RedisHandle::new(config)?;
+        handle.connect().await?;
+        let keys = KeyBuilder::new(&config.env);
+        let codec = Codec::new(
+            config.cache.compress_threshold,
+            config.cache.max_value_bytes,
+        );
+        let backend = Arc::new(RedisBackend::new(handle.clone(), keys.clone()));
+        let cache = Arc::new(Cache::new(
+            backend.clone(),
+            codec.clone(),
+            keys.clone(),
+            config.cache.lease,
+        ));
+        Ok(BenchCache {
+            handle,
+            keys,
+            codec,
+            backend,
+            cache,
+        })
+    }
+
+    /// Stores `bytes` under the bench key `id`, and the spec that reads it.
+    async fn put(&self, id: &[KeyPart<'_>], bytes: &[u8]) -> anyhow::Result<CacheSpec> {
+        let key = self.keys.key("bench", 1, id);
+        self.backend
+            .set(&key, bytes, Duration::from_secs(600))
+            .await?;
+        Ok(CacheSpec {
             namespace: "bench",
             key,
             schema: 1,
             ttl: Duration::from_secs(600),
-        });
+        })
     }
-    let per_task = (ops / tasks.max(1)).max(1);
-    let n = specs.len();
-    let start = Instant::now();
-    let mut set = tokio::task::JoinSet::new();
-    for spec in specs {
-        let cache = cache.clone();
-        set.spawn(async move {
-            for _ in 0..per_task {
-                std::hint::black_box(cache.get::<Vec<RawMention>>(&spec).await);
-            }
-        });
+
+    /// Cache hits per second with one task per spec, each reading its spec `per_task`
+    /// times.
+    async fn hits_per_sec(&self, specs: Vec<CacheSpec>, per_task: usize) -> anyhow::Result<f64> {
+        let n = specs.len();
+        let start = Instant::now();
+        let mut set = tokio::task::JoinSet::new();
+        for spec in specs {
+            let cache = self.cache.clone();
+            set.spawn(async move {
+                for _ in 0..per_task {
+                    std::hint::black_box(cache.get::<Vec<RawMention>>(&spec).await);
+                }
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            r?;
+        }
+        Ok((per_task * n) as f64 / start.elapsed().as_secs_f64())
     }
-    while let Some(r) = set.join_next().await {
-        r?;
+}
+
+/// Concurrent cache hits per second with each of `tasks` tasks reading its own key, so
+/// that on a cluster the reads spread over the slots (and so the primaries).
+async fn spread_hits_per_sec(config: &Config, tasks: usize, ops: usize) -> anyhow::Result<f64> {
+    let bench = BenchCache::connect(config).await?;
+    let payload: Vec<RawMention> = RuleExtractor::new().extract(TEXT);
+    let bytes = bench.codec.encode(1, &payload)?;
+    let mut specs = Vec::new();
+    for t in 0..tasks.max(1) {
+        specs.push(
+            bench
+                .put(&[KeyPart::Id("spread"), KeyPart::Num(t as u64)], &bytes)
+                .await?,
+        );
     }
-    let rate = (per_task * n) as f64 / start.elapsed().as_secs_f64();
-    cache.flush_metrics().await;
+    let rate = bench
+        .hits_per_sec(specs, (ops / tasks.max(1)).max(1))
+        .await?;
+    bench.cache.flush_metrics().await;
     Ok(rate)
 }
 
@@ -190,31 +230,12 @@ pub async fn cache(
     ops: usize,
     tasks: usize,
 ) -> anyhow::Result<ExitCode> {
-    let handle = RedisHandle::new(&config)?;
-    handle.connect().await?;
-    let keys = KeyBuilder::new(&config.env);
-    let codec = Codec::new(
-        config.cache.compress_threshold,
-        config.cache.max_value_bytes,
-    );
-    let backend = Arc::new(RedisBackend::new(handle.clone(), keys.clone()));
-    let cache = Arc::new(Cache::new(
-        backend.clone(),
-        codec.clone(),
-        keys.clone(),
-        config.cache.lease,
-    ));
-
+    let bench = BenchCache::connect(&config).await?;
+    let (handle, codec, cache) = (&bench.handle, &bench.codec, &bench.cache);
     let payload: Vec<RawMention> = RuleExtractor::new().extract(TEXT);
-    let key = keys.key("bench", 1, &[KeyPart::Id("hit")]);
     let bytes = codec.encode(1, &payload)?;
-    backend.set(&key, &bytes, Duration::from_secs(600)).await?;
-    let spec = CacheSpec {
-        namespace: "bench",
-        key: key.clone(),
-        schema: 1,
-        ttl: Duration::from_secs(600),
-    };
+    let spec = bench.put(&[KeyPart::Id("hit")], &bytes).await?;
+    let key = spec.key.clone();
     let conn = handle.connection().await?;
 
     // Warm up both paths.
@@ -267,23 +288,9 @@ pub async fn cache(
         }
         (per_task * tasks) as f64 / start.elapsed().as_secs_f64()
     };
-    let hit_rate = {
-        let start = Instant::now();
-        let mut set = tokio::task::JoinSet::new();
-        for _ in 0..tasks {
-            let cache = cache.clone();
-            let spec = spec.clone();
-            set.spawn(async move {
-                for _ in 0..per_task {
-                    std::hint::black_box(cache.get::<Vec<RawMention>>(&spec).await);
-                }
-            });
-        }
-        while let Some(r) = set.join_next().await {
-            r?;
-        }
-        (per_task * tasks) as f64 / start.elapsed().as_secs_f64()
-    };
+    let hit_rate = bench
+        .hits_per_sec(vec![spec.clone(); tasks], per_task)
+        .await?;
     let handle_rate = {
         let start = Instant::now();
         let mut set = tokio::task::JoinSet::new();

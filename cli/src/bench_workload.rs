@@ -466,11 +466,14 @@ async fn delete(config: &Config, keys: Vec<String>) {
     let Ok(handle) = lexpipe::redis::RedisHandle::new(config) else {
         return;
     };
-    // One key per DEL: a cluster takes no multi-key command across slots.
-    for key in &keys {
+    // On a cluster the client splits a multi-key DEL by slot.
+    for batch in keys.chunks(500) {
         let _ = handle
             .run(false, |mut c| async move {
-                redis::cmd("DEL").arg(key).query_async::<i64>(&mut c).await
+                redis::cmd("DEL")
+                    .arg(batch)
+                    .query_async::<i64>(&mut c)
+                    .await
             })
             .await;
     }

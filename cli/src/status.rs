@@ -1313,13 +1313,11 @@ mod tests {
         let handle =
             lexpipe::redis::RedisHandle::new(&config("t-status-cleanup", &redis_url())).unwrap();
         let mut c = handle.connection().await.unwrap();
-        for key in keys {
-            let _: i64 = redis::cmd("DEL")
-                .arg(key)
-                .query_async(&mut c)
-                .await
-                .unwrap();
-        }
+        let _: i64 = redis::cmd("DEL")
+            .arg(keys)
+            .query_async(&mut c)
+            .await
+            .unwrap();
     }
 
     const SHA: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";

@@ -20,7 +20,7 @@
 //!
 //! Timeouts are hang guards, never assertions.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::sync::Arc;
@@ -28,14 +28,12 @@ use std::time::{Duration, Instant};
 
 use lexpipe::app::App;
 use lexpipe::model::DocumentStatus;
-use lexpipe::pipeline::StageTally;
 use lexpipe::redis::lock::{LockName, Locks};
 use lexpipe::redis::state::{DocumentStates, StateConfig, StateStore};
 use lexpipe::redis::{KeyBuilder, RedisHandle};
-use lexpipe::stages::DocumentRef;
-use lexpipe::store::persist::RowCounts;
-use lexpipe::text::sha256_hex;
-use lexpipe_tests::pg::{TestDb, count, one_copy_of, test_database};
+use lexpipe_tests::pg::{
+    History, TestDb, count, expected_rows, histories, stored_rows, test_database,
+};
 use lexpipe_tests::{config_with, redis_cache, unique_env};
 use sqlx::PgPool;
 use tokio::process::Command;
@@ -252,90 +250,6 @@ struct RedisTrouble {
     cache_fallbacks: u64,
     state_writes_failed: u64,
     documents_state_lost: u64,
-}
-
-/// Per queue item: status, `attempts`, rows in `queue_attempts`, completed ones.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct History {
-    status: String,
-    attempts: i32,
-    attempt_rows: i64,
-    completed_rows: i64,
-}
-
-fn processed_once() -> History {
-    History {
-        status: DocumentStatus::Completed.as_str().into(),
-        attempts: 1,
-        attempt_rows: 1,
-        completed_rows: 1,
-    }
-}
-
-async fn histories(pool: &PgPool) -> HashMap<i64, History> {
-    let rows: Vec<(i64, String, i32, i64, i64)> = sqlx::query_as(
-        "SELECT q.id, q.status, q.attempts, count(a.id), \
-                count(a.id) FILTER (WHERE a.outcome = 'completed') \
-         FROM processing_queue q LEFT JOIN queue_attempts a ON a.item_id = q.id \
-         GROUP BY q.id",
-    )
-    .fetch_all(pool)
-    .await
-    .expect("queue histories");
-    rows.into_iter()
-        .map(|(id, status, attempts, attempt_rows, completed_rows)| {
-            let h = History {
-                status,
-                attempts,
-                attempt_rows,
-                completed_rows,
-            };
-            (id, h)
-        })
-        .collect()
-}
-
-/// The rows every stored document has, by document id.
-async fn stored_rows(pool: &PgPool) -> HashMap<Uuid, RowCounts> {
-    let rows: Vec<(Uuid, i64, i64, i64, i64, i64)> = sqlx::query_as(
-        "SELECT d.id, \
-                (SELECT count(*) FROM pages WHERE document_id = d.id), \
-                (SELECT count(*) FROM chunks WHERE document_id = d.id), \
-                (SELECT count(*) FROM canonical_entities WHERE document_id = d.id), \
-                (SELECT count(*) FROM entity_mentions WHERE document_id = d.id), \
-                (SELECT count(*) FROM relationships WHERE document_id = d.id) \
-         FROM documents d",
-    )
-    .fetch_all(pool)
-    .await
-    .expect("row counts per document");
-    let n = |v: i64| u64::try_from(v).unwrap();
-    rows.into_iter()
-        .map(|(id, pages, chunks, entities, mentions, relationships)| {
-            let counts = RowCounts {
-                pages: n(pages),
-                chunks: n(chunks),
-                canonical_entities: n(entities),
-                mentions: n(mentions),
-                relationships: n(relationships),
-            };
-            (id, counts)
-        })
-        .collect()
-}
-
-/// One stored copy of each file's document, computed in this process.
-async fn expected_rows(deps: &App, files: &[PathBuf]) -> HashMap<Uuid, RowCounts> {
-    let mut expected = HashMap::new();
-    for f in files {
-        let bytes = std::fs::read(f).expect("the test file is readable");
-        let document = DocumentRef::new(&sha256_hex(&bytes), &f.display().to_string());
-        let out = lexpipe::pipeline::analyse(deps, &document, &mut StageTally::default())
-            .await
-            .unwrap_or_else(|e| panic!("{}: analysis fails: {e}", f.display()));
-        expected.insert(out.document_uuid.parse().unwrap(), one_copy_of(&out));
-    }
-    expected
 }
 
 /// Queue items by status.
@@ -571,7 +485,7 @@ async fn redis_restarted_empty_mid_run_loses_state_but_every_document_completes_
     assert_eq!(histories.len(), total, "one queue item per document");
     let mut odd: Vec<_> = histories
         .iter()
-        .filter(|(_, h)| **h != processed_once())
+        .filter(|(_, h)| **h != History::processed_once())
         .map(|(id, h)| (*id, h.clone()))
         .collect();
     odd.sort_by_key(|(id, _)| *id);

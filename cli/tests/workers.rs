@@ -27,7 +27,9 @@ use lexpipe::store::db::DbError;
 use lexpipe::store::persist::{self, PersistReport, RowCounts};
 use lexpipe::store::queue::{self, AttemptOutcome, Claim, Status};
 use lexpipe::text::sha256_hex;
-use lexpipe_tests::pg::{TestDb, count, one_copy_of, test_database};
+use lexpipe_tests::pg::{
+    History, TestDb, count, expected_rows, histories, one_copy_of, stored_rows, test_database,
+};
 use lexpipe_tests::{cleanup, config_with, redis_cache, require_redis, unique_env};
 use sqlx::PgPool;
 use tokio::io::AsyncReadExt;
@@ -141,88 +143,6 @@ async fn analyse(deps: &App, path: &Path) -> DocumentOutput {
         .unwrap_or_else(|e| panic!("{}: analysis fails: {e}", path.display()))
 }
 
-/// One stored copy of each file's document, by document id.
-async fn expected_rows(deps: &App, files: &[PathBuf]) -> HashMap<Uuid, RowCounts> {
-    let mut expected = HashMap::new();
-    for f in files {
-        let out = analyse(deps, f).await;
-        expected.insert(out.document_uuid.parse().unwrap(), one_copy_of(&out));
-    }
-    expected
-}
-
-/// The rows every stored document has, by document id.
-async fn stored_rows(pool: &PgPool) -> HashMap<Uuid, RowCounts> {
-    let rows: Vec<(Uuid, i64, i64, i64, i64, i64)> = sqlx::query_as(
-        "SELECT d.id, \
-                (SELECT count(*) FROM pages WHERE document_id = d.id), \
-                (SELECT count(*) FROM chunks WHERE document_id = d.id), \
-                (SELECT count(*) FROM canonical_entities WHERE document_id = d.id), \
-                (SELECT count(*) FROM entity_mentions WHERE document_id = d.id), \
-                (SELECT count(*) FROM relationships WHERE document_id = d.id) \
-         FROM documents d",
-    )
-    .fetch_all(pool)
-    .await
-    .expect("row counts per document");
-    let n = |v: i64| u64::try_from(v).unwrap();
-    rows.into_iter()
-        .map(|(id, pages, chunks, entities, mentions, relationships)| {
-            let counts = RowCounts {
-                pages: n(pages),
-                chunks: n(chunks),
-                canonical_entities: n(entities),
-                mentions: n(mentions),
-                relationships: n(relationships),
-            };
-            (id, counts)
-        })
-        .collect()
-}
-
-/// Per queue item: its status, its `attempts` counter, its rows in `queue_attempts`, and
-/// how many of those completed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct History {
-    status: String,
-    attempts: i32,
-    attempt_rows: i64,
-    completed_rows: i64,
-}
-
-/// Each item processed once, by one claim that completed.
-fn processed_once() -> History {
-    History {
-        status: Status::Completed.as_str().into(),
-        attempts: 1,
-        attempt_rows: 1,
-        completed_rows: 1,
-    }
-}
-
-async fn histories(pool: &PgPool) -> HashMap<i64, History> {
-    let rows: Vec<(i64, String, i32, i64, i64)> = sqlx::query_as(
-        "SELECT q.id, q.status, q.attempts, count(a.id), \
-                count(a.id) FILTER (WHERE a.outcome = 'completed') \
-         FROM processing_queue q LEFT JOIN queue_attempts a ON a.item_id = q.id \
-         GROUP BY q.id",
-    )
-    .fetch_all(pool)
-    .await
-    .expect("queue histories");
-    rows.into_iter()
-        .map(|(id, status, attempts, attempt_rows, completed_rows)| {
-            let h = History {
-                status,
-                attempts,
-                attempt_rows,
-                completed_rows,
-            };
-            (id, h)
-        })
-        .collect()
-}
-
 /// Items whose history is not `want`, for an assertion message that names them.
 fn unlike(histories: &HashMap<i64, History>, want: &History) -> Vec<(i64, History)> {
     let mut odd: Vec<_> = histories
@@ -270,7 +190,7 @@ async fn two_thousand_items_across_four_worker_processes_are_each_processed_exac
     // Assert, from the database: every item was claimed once and completed by that claim.
     let histories = histories(&db.pool).await;
     assert_eq!(histories.len(), 2_000, "one queue item per document");
-    let odd = unlike(&histories, &processed_once());
+    let odd = unlike(&histories, &History::processed_once());
     assert!(
         odd.is_empty(),
         "items not processed exactly once (first 10): {odd:?}"
@@ -555,7 +475,7 @@ async fn the_same_document_enqueued_ten_times_concurrently_is_one_document_with_
     // Assert: processed once, one set of rows, both names kept.
     assert_eq!(reports[0].completed, 1, "{reports:?}");
     let histories = histories(&db.pool).await;
-    assert_eq!(unlike(&histories, &processed_once()), vec![]);
+    assert_eq!(unlike(&histories, &History::processed_once()), vec![]);
     let done = persist::load_document(&db.pool, id).await.unwrap().unwrap();
     assert_eq!(done.status, Status::Completed);
     assert_eq!(done.sources, names);
@@ -657,7 +577,7 @@ async fn two_terminals_draining_the_samples_process_no_document_twice() {
     // Assert: nine documents, each claimed once and completed by that claim.
     let histories = histories(&db.pool).await;
     assert_eq!(histories.len(), 9);
-    assert_eq!(unlike(&histories, &processed_once()), vec![]);
+    assert_eq!(unlike(&histories, &History::processed_once()), vec![]);
     assert_eq!(count(&db.pool, "SELECT 1 FROM queue_attempts").await, 9);
     assert_eq!(
         count(

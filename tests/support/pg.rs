@@ -150,6 +150,108 @@ pub fn one_copy_of(out: &lexpipe::model::DocumentOutput) -> lexpipe::store::pers
     }
 }
 
+/// One queue item's history: its status, its `attempts` counter, its rows in
+/// `queue_attempts`, and how many of those completed. Exactly-once is read from these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct History {
+    pub status: String,
+    pub attempts: i32,
+    pub attempt_rows: i64,
+    pub completed_rows: i64,
+}
+
+impl History {
+    /// Processed once, by one claim that completed.
+    pub fn processed_once() -> History {
+        History {
+            status: "completed".into(),
+            attempts: 1,
+            attempt_rows: 1,
+            completed_rows: 1,
+        }
+    }
+}
+
+/// Every queue item's [`History`], by item id.
+pub async fn histories(pool: &PgPool) -> std::collections::HashMap<i64, History> {
+    let rows: Vec<(i64, String, i32, i64, i64)> = sqlx::query_as(
+        "SELECT q.id, q.status, q.attempts, count(a.id), \
+                count(a.id) FILTER (WHERE a.outcome = 'completed') \
+         FROM processing_queue q LEFT JOIN queue_attempts a ON a.item_id = q.id \
+         GROUP BY q.id",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("queue histories");
+    rows.into_iter()
+        .map(|(id, status, attempts, attempt_rows, completed_rows)| {
+            let h = History {
+                status,
+                attempts,
+                attempt_rows,
+                completed_rows,
+            };
+            (id, h)
+        })
+        .collect()
+}
+
+/// The rows every stored document has, by document id.
+pub async fn stored_rows(
+    pool: &PgPool,
+) -> std::collections::HashMap<uuid::Uuid, lexpipe::store::persist::RowCounts> {
+    let rows: Vec<(uuid::Uuid, i64, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT d.id, \
+                (SELECT count(*) FROM pages WHERE document_id = d.id), \
+                (SELECT count(*) FROM chunks WHERE document_id = d.id), \
+                (SELECT count(*) FROM canonical_entities WHERE document_id = d.id), \
+                (SELECT count(*) FROM entity_mentions WHERE document_id = d.id), \
+                (SELECT count(*) FROM relationships WHERE document_id = d.id) \
+         FROM documents d",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("row counts per document");
+    let n = |v: i64| u64::try_from(v).unwrap();
+    rows.into_iter()
+        .map(|(id, pages, chunks, entities, mentions, relationships)| {
+            let counts = lexpipe::store::persist::RowCounts {
+                pages: n(pages),
+                chunks: n(chunks),
+                canonical_entities: n(entities),
+                mentions: n(mentions),
+                relationships: n(relationships),
+            };
+            (id, counts)
+        })
+        .collect()
+}
+
+/// One stored copy of each file's document ([`one_copy_of`] its analysis in `app`), by
+/// document id.
+pub async fn expected_rows(
+    app: &lexpipe::app::App,
+    files: &[std::path::PathBuf],
+) -> std::collections::HashMap<uuid::Uuid, lexpipe::store::persist::RowCounts> {
+    let mut expected = std::collections::HashMap::new();
+    for f in files {
+        let bytes = std::fs::read(f).expect("the test file is readable");
+        let document = lexpipe::stages::DocumentRef::new(
+            &lexpipe::text::sha256_hex(&bytes),
+            &f.display().to_string(),
+        );
+        let out = lexpipe::pipeline::analyse(
+            app,
+            &document,
+            &mut lexpipe::pipeline::StageTally::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}: analysis fails: {e}", f.display()));
+        expected.insert(out.document_uuid.parse().unwrap(), one_copy_of(&out));
+    }
+    expected
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;
