@@ -28,15 +28,13 @@ case "$arch" in
   arm64) target=aarch64-unknown-linux-gnu ;;
   *) echo "cannot read Globals.Function.Architectures from $template (got '$arch')" >&2; exit 1 ;;
 esac
-echo "== cargo lambda build --profile lambda ($arch)"
-# Binaries named in the template, each built from the functions crate.
+echo "== cargo lambda build --release ($arch), as sam build runs it"
+# The binaries named in the template (the functions crate's), with the settings
+# of its [package.metadata.lambda.build] (functions/Cargo.toml) that `sam build` uses too.
 mapfile -t bins < <(sed -n 's/^        Binary: \(.*\)$/\1/p' "$template")
 args=()
 for b in "${bins[@]}"; do args+=(--bin "$b"); done
-# The `lambda` profile of Cargo.toml (release, opt-level s, thin LTO, stripped, panics
-# unwind); --disable-optimizations keeps cargo-lambda from putting its own release settings
-# (among them panic = "abort") over it.
-build=(cargo lambda build --profile lambda --disable-optimizations -p lexpipe-functions)
+build=(cargo lambda build --release)
 if [[ "$target" == "$(rustc -vV | sed -n 's/^host: //p')" ]]; then
   # Linked by the host's toolchain, no cross compiler needed; the binaries must not need a
   # newer glibc than provided.al2023's 2.34 (checked below).

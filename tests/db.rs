@@ -863,6 +863,171 @@ async fn a_terminal_failure_fails_the_item_and_its_document_at_once() {
     db.drop_database().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_document_requeued_by_eight_callers_at_once_goes_back_once_and_is_claimed_as_its_next_attempt()
+ {
+    // Arrange: a document failed for good (a terminal error) after one attempt.
+    let db = test_database().await;
+    let (id, sha) = doc("source missing for a while");
+    let item = queue::enqueue(&db.pool, id, &sha, "/in/late.pdf", 0)
+        .await
+        .unwrap()
+        .item_id;
+    let claim = queue::claim(&db.pool, "w1", LEASE, grant(1))
+        .await
+        .unwrap()
+        .unwrap();
+    queue::fail_typed(
+        &db.pool,
+        &claim,
+        Some("SourceMissing"),
+        "no such file",
+        false,
+    )
+    .await
+    .unwrap();
+
+    // Act: eight operators (or scripts) retry it at the same moment.
+    let barrier = Arc::new(Barrier::new(8));
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let (pool, barrier) = (db.pool.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                queue::requeue_failed(&pool, id, 2).await.unwrap()
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for c in calls {
+        outcomes.push(c.await.unwrap());
+    }
+
+    // Assert: one requeue; the rest found it queued already.
+    let requeued: Vec<_> = outcomes
+        .iter()
+        .filter(|o| matches!(o, queue::Requeue::Requeued { .. }))
+        .collect();
+    assert_eq!(requeued.len(), 1, "{outcomes:?}");
+    assert_eq!(
+        requeued[0],
+        &queue::Requeue::Requeued {
+            item_id: item,
+            document_id: id,
+            content_sha256: sha.clone(),
+            source_path: "/in/late.pdf".into(),
+            attempts: 1,
+            attempts_left: 2,
+        }
+    );
+    assert!(
+        outcomes
+            .iter()
+            .filter(|o| !matches!(o, queue::Requeue::Requeued { .. }))
+            .all(|o| *o == queue::Requeue::NotFailed(Status::Queued)),
+        "{outcomes:?}"
+    );
+    let row = queue::item(&db.pool, item).await.unwrap().unwrap();
+    assert_eq!(
+        (row.status, row.attempts, row.max_attempts),
+        (Status::Queued, 1, 3)
+    );
+    let document = persist::load_document(&db.pool, id).await.unwrap().unwrap();
+    assert_eq!(
+        (document.status, document.error.as_deref()),
+        (Status::Queued, None)
+    );
+
+    // The next claim is attempt 2, with a newer token; the failed attempt keeps its row.
+    let again = queue::claim(&db.pool, "w2", LEASE, grant(2))
+        .await
+        .unwrap()
+        .expect("the requeued item is claimable");
+    assert_eq!((again.item_id, again.attempt), (item, 2));
+    assert!(queue::complete(&db.pool, &again).await.unwrap());
+    let outcomes: Vec<_> = queue::attempts(&db.pool, item)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.outcome)
+        .collect();
+    assert_eq!(
+        outcomes,
+        [AttemptOutcome::Failed, AttemptOutcome::Completed]
+    );
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn only_failed_documents_are_requeued_and_the_failed_can_be_listed_by_error_type() {
+    let db = test_database().await;
+    let mut ids = HashMap::new();
+    for (seed, fate) in [
+        ("done", "completed"),
+        ("llm down", "LlmUnavailable"),
+        ("encrypted", "EncryptedPdf"),
+        ("queued", "queued"),
+    ] {
+        let (id, sha) = doc(seed);
+        queue::enqueue(&db.pool, id, &sha, &format!("{seed}.pdf"), 0)
+            .await
+            .unwrap();
+        ids.insert(seed, id);
+        if fate == "queued" {
+            continue;
+        }
+        let claim = queue::claim(&db.pool, "w", LEASE, grant(1))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(claim.document_id, id);
+        if fate == "completed" {
+            assert!(queue::complete(&db.pool, &claim).await.unwrap());
+        } else {
+            queue::fail_typed(&db.pool, &claim, Some(fate), "failed", false)
+                .await
+                .unwrap();
+        }
+    }
+
+    let all = queue::failed_documents(&db.pool, None).await.unwrap();
+    let llm = queue::failed_documents(&db.pool, Some("LlmUnavailable"))
+        .await
+        .unwrap();
+
+    assert_eq!(all, [ids["llm down"], ids["encrypted"]]);
+    assert_eq!(llm, [ids["llm down"]]);
+    assert_eq!(
+        queue::requeue_failed(&db.pool, ids["done"], 3)
+            .await
+            .unwrap(),
+        queue::Requeue::NotFailed(Status::Completed)
+    );
+    assert_eq!(
+        queue::requeue_failed(&db.pool, ids["queued"], 3)
+            .await
+            .unwrap(),
+        queue::Requeue::NotFailed(Status::Queued)
+    );
+    assert_eq!(
+        queue::requeue_failed(&db.pool, doc("never seen").0, 3)
+            .await
+            .unwrap(),
+        queue::Requeue::NotQueued
+    );
+    assert!(matches!(
+        queue::requeue_failed(&db.pool, ids["llm down"], 3)
+            .await
+            .unwrap(),
+        queue::Requeue::Requeued { .. }
+    ));
+    assert_eq!(
+        queue::failed_documents(&db.pool, None).await.unwrap(),
+        [ids["encrypted"]]
+    );
+    db.drop_database().await;
+}
+
 #[tokio::test]
 async fn persisting_the_same_output_twice_leaves_identical_rows_and_writes_nothing_new() {
     let db = test_database().await;

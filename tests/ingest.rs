@@ -3,7 +3,7 @@
 //! through the function's handler (not the Lambda runtime).
 
 use lambda_runtime::{Context, LambdaEvent};
-use lexpipe::ingest::{ObjectOutcome, SkipReason};
+use lexpipe::ingest::{ObjectOutcome, RetryOutcome, SkipReason};
 use lexpipe::model::{DocumentStatus, document_uuid};
 use lexpipe::text::sha256_hex;
 use lexpipe_tests::aws::{World, unique_pdf};
@@ -300,5 +300,132 @@ async fn a_state_machine_that_does_not_exist_fails_the_notification_retryably_an
     );
     assert_eq!(world.moto.executions(&world.machine_arn).await.len(), 1);
     assert_eq!(count(&world.db.pool, "TABLE queue_attempts").await, 1);
+    world.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_document_is_not_restarted_by_a_re_upload_but_a_retry_starts_its_next_attempt_once()
+ {
+    // Arrange: an upload whose execution failed and reached mark-failed, which failed the
+    // queue row it owns.
+    let world = World::start("retry", true).await;
+    let app = world.app(&[]).await;
+    let key = "incoming/Retry Me.pdf";
+    let bytes = unique_pdf("retry");
+    let sha = sha256_hex(&bytes);
+    let (version, etag) = world.put(key, bytes.clone()).await;
+    let first = ingest(
+        &world,
+        &app,
+        world.notification(key, version.as_deref(), etag.as_deref()),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(outcome(&first), ObjectOutcome::Started { .. }));
+    let (_, input) = world.moto.executions(&world.machine_arn).await.remove(0);
+    let failed = lexpipe_functions::step(
+        &app,
+        lexpipe::stages::tasks::MARK_FAILED,
+        LambdaEvent::new(
+            serde_json::json!({
+                "document": input["document"],
+                "queue": input["queue"],
+                "error": {"Error": "LlmUnavailable", "Cause": "the provider answered 503"},
+            }),
+            Context::default(),
+        ),
+    )
+    .await
+    .expect("mark-failed succeeds");
+    assert_eq!(failed["queue"], "failed");
+
+    // Act 1: the same bytes uploaded again (a new version, a new notification).
+    let (version, etag) = world.put(key, bytes).await;
+    let reupload = ingest(
+        &world,
+        &app,
+        world.notification(key, version.as_deref(), etag.as_deref()),
+    )
+    .await
+    .unwrap();
+
+    // Assert 1: nothing starts; the reason says how to retry.
+    let uuid = document_uuid(&sha);
+    match outcome(&reupload) {
+        ObjectOutcome::NotStarted {
+            document_uuid,
+            reason,
+        } => {
+            assert_eq!(*document_uuid, uuid);
+            assert!(reason.contains("already failed"), "{reason}");
+            assert!(
+                reason.contains(&format!("lexpipe retry {uuid}")),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(world.moto.executions(&world.machine_arn).await.len(), 1);
+
+    // Act 2: five operators retry it at once, each from their own process.
+    let mut apps = Vec::new();
+    for _ in 0..5 {
+        apps.push(world.app(&[]).await);
+    }
+    let machine = world.machine();
+    let retries = futures::future::join_all(
+        apps.iter()
+            .map(|a| lexpipe::ingest::retry(a, Some(&machine), uuid, 3)),
+    )
+    .await;
+
+    // Assert 2: one requeue, one new execution named for attempt 2, the row running
+    // under it; the other four found the document no longer failed.
+    let mut started = Vec::new();
+    for r in retries {
+        match r.expect("no retry fails") {
+            RetryOutcome::Requeued {
+                attempt, execution, ..
+            } => started.push((attempt, execution)),
+            RetryOutcome::NotFailed { status, .. } => {
+                assert!(
+                    matches!(status, DocumentStatus::Queued | DocumentStatus::Running),
+                    "{status}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(started.len(), 1, "{started:?}");
+    let name = lexpipe::ingest::execution_name_for(&sha, 2);
+    assert_eq!(name, format!("doc-{sha}-a2"));
+    match &started[0] {
+        (2, Some(ObjectOutcome::Started { execution_name, .. })) => {
+            assert_eq!(execution_name, &name);
+        }
+        other => panic!("{other:?}"),
+    }
+    let executions = world.moto.executions(&world.machine_arn).await;
+    assert_eq!(executions.len(), 2, "{executions:?}");
+    let (_, retried) = executions
+        .iter()
+        .find(|(n, _)| *n == name)
+        .expect("the retry's execution");
+    assert_eq!(retried["queue"]["attempt"], 2);
+    assert_eq!(retried["document"], input["document"]);
+    let pool = &world.db.pool;
+    let item = lexpipe::store::queue::item(pool, retried["queue"]["item_id"].as_i64().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.status, DocumentStatus::Running);
+    assert_eq!(item.worker_id.as_deref(), Some(name.as_str()));
+    assert_eq!(
+        item.fencing_token,
+        retried["queue"]["fencing_token"].as_u64().unwrap()
+    );
+    assert_eq!(count(pool, "TABLE documents").await, 1);
+    assert_eq!(count(pool, "TABLE processing_queue").await, 1);
+    assert_eq!(count(pool, "TABLE queue_attempts").await, 2);
     world.cleanup().await;
 }

@@ -240,7 +240,7 @@ async fn claimed_document(
     let claim = match queue::claim_item(
         &db.pool,
         item.item_id,
-        "doc-test",
+        |_| "doc-test".to_string(),
         Duration::from_secs(600),
         |_| std::future::ready(Some(5)),
     )

@@ -101,6 +101,30 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Process failed documents again (uuid or file, or --failed for all), once whatever
+    /// failed them is fixed. They go back to the queue for `lexpipe worker`; with
+    /// LEXPIPE_STATE_MACHINE_ARN set, the execution of each one's next attempt is started.
+    /// Completed documents are never redone. Exit 1 when a named document could not be
+    /// retried (unknown, or not failed).
+    Retry {
+        documents: Vec<String>,
+        /// Every failed document.
+        #[arg(
+            long,
+            conflicts_with = "documents",
+            required_unless_present = "documents"
+        )]
+        failed: bool,
+        /// With --failed: only those whose error is of this type (as `lexpipe status`
+        /// shows it, e.g. LlmUnavailable).
+        #[arg(long, requires = "failed")]
+        error_type: Option<String>,
+        /// Attempts each document gets.
+        #[arg(long, default_value_t = 3)]
+        attempts: i32,
+        #[arg(long)]
+        json: bool,
+    },
     /// Progress of a document (uuid or file), or of all documents.
     Status {
         target: Option<String>,
@@ -349,6 +373,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             output_dir,
             json,
         } => eval(&expected, &output_dir, json),
+        Command::Retry {
+            documents,
+            failed: _,
+            error_type,
+            attempts,
+            json,
+        } => queue_cmds::retry(config, documents, error_type, attempts, json).await,
         Command::Migrate => queue_cmds::migrate(config).await,
         Command::Enqueue {
             paths,

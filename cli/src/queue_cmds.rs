@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use lexpipe::app::{App, AppOptions};
 use lexpipe::config::{BlobLocation, Config};
+use lexpipe::ingest::{self, ObjectOutcome, RetryOutcome, StateMachine};
 use lexpipe::runner;
 use lexpipe::store::{db, queue};
 use lexpipe::worker::{PipelineProcessor, Worker, WorkerOptions};
@@ -160,4 +161,99 @@ pub async fn worker(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `lexpipe retry`: the named documents (UUIDs or files), or every failed one
+/// (`--failed`, optionally of one error type), back in the queue, each execution started
+/// when a state machine is configured (see [`lexpipe::ingest::retry`]).
+pub async fn retry(
+    config: Config,
+    documents: Vec<String>,
+    error_type: Option<String>,
+    attempts: i32,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    if config.database.url.is_none() {
+        anyhow::bail!("retry needs the queue's database: set DATABASE_URL");
+    }
+    let mut targets = Vec::new();
+    for d in &documents {
+        targets.push(crate::status::resolve_target(d).await?);
+    }
+    let machine = match &config.cloud.state_machine_arn {
+        Some(_) => Some(StateMachine::from_config(&config).await?),
+        None => None,
+    };
+    let app = App::build(config, AppOptions::default()).await?;
+    let pool = app.db.clone().expect("a database is configured");
+    if documents.is_empty() {
+        targets = queue::failed_documents(&pool, error_type.as_deref()).await?;
+    }
+    let (mut requeued, mut refused, mut errors) = (0u32, 0u32, 0u32);
+    let mut rows = Vec::new();
+    for uuid in targets {
+        match ingest::retry(&app, machine.as_ref(), uuid, attempts).await {
+            Ok(outcome) => {
+                match &outcome {
+                    RetryOutcome::Requeued {
+                        source,
+                        attempt,
+                        execution,
+                        ..
+                    } => {
+                        requeued += 1;
+                        if !json {
+                            let how = match execution {
+                                None => "queued for `lexpipe worker`".to_string(),
+                                Some(ObjectOutcome::Started { execution_name, .. })
+                                | Some(ObjectOutcome::AlreadyStarted { execution_name, .. }) => {
+                                    format!("execution {execution_name} started")
+                                }
+                                Some(other) => format!("queued; execution not started: {other:?}"),
+                            };
+                            println!("{uuid}  {source}: attempt {attempt}, {how}");
+                        }
+                    }
+                    RetryOutcome::NotFailed { status, .. } => {
+                        refused += 1;
+                        if !json {
+                            println!("{uuid}: {status}, not failed; left as it is");
+                        }
+                    }
+                    RetryOutcome::Unknown { .. } => {
+                        refused += 1;
+                        if !json {
+                            println!("{uuid}: not in the queue's database");
+                        }
+                    }
+                }
+                rows.push(serde_json::to_value(&outcome)?);
+            }
+            Err(e) => {
+                errors += 1;
+                eprintln!("lexpipe: {uuid}: {e} ({})", e.error_type());
+                rows.push(serde_json::json!({
+                    "document_uuid": uuid, "outcome": "error",
+                    "error": e.to_string(), "error_type": e.error_type(),
+                }));
+            }
+        }
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "documents": rows, "requeued": requeued, "not_retried": refused, "errors": errors,
+            }))?
+        );
+    } else {
+        println!("{requeued} documents queued again, {refused} not retried, {errors} errors");
+    }
+    Ok(if errors > 0 {
+        ExitCode::from(2)
+    } else if refused > 0 && !documents.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

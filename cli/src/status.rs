@@ -147,7 +147,7 @@ impl From<lexpipe::redis::RedisUnavailable> for StatusError {
 }
 
 /// A UUID as given, else the UUID of the file's content (as `lexpipe process` derives it).
-async fn resolve_target(target: &str) -> anyhow::Result<Uuid> {
+pub async fn resolve_target(target: &str) -> anyhow::Result<Uuid> {
     if let Ok(uuid) = Uuid::parse_str(target.trim()) {
         return Ok(uuid);
     }
@@ -240,13 +240,20 @@ async fn show_document(
     };
     if let Some(pool) = &sources.db
         && let Some(record) = db_record(pool, doc).await?
-        && is_stale(state.status.as_str(), &record.status)
     {
-        eprintln!(
-            "lexpipe: {STALE}: Redis shows document {doc} {}, PostgreSQL (the record) has it {}",
-            state.status.as_str(),
-            record.status
-        );
+        if is_stale(state.status.as_str(), &record.status) {
+            eprintln!(
+                "lexpipe: {STALE}: Redis shows document {doc} {}, PostgreSQL (the record) has it {}",
+                state.status.as_str(),
+                record.status
+            );
+        } else if state.status == DocumentStatus::Failed && !is_finished(&record.status) {
+            eprintln!(
+                "lexpipe: document {doc} is {} again (lexpipe retry): below is its failed \
+                 attempt, until the next one starts",
+                record.status
+            );
+        }
     }
     loop {
         screen.draw(&state, || render_document(&state, now_ms()));
@@ -531,9 +538,11 @@ async fn state_statuses(
 /// True when Redis shows a document still in progress (`queued`, `running`) that
 /// PostgreSQL has as finished: a state write that was lost.
 fn is_stale(redis_status: &str, database_status: &str) -> bool {
-    let finished =
-        |s: &str| s == DocumentStatus::Completed.as_str() || s == DocumentStatus::Failed.as_str();
-    finished(database_status) && !finished(redis_status)
+    is_finished(database_status) && !is_finished(redis_status)
+}
+
+fn is_finished(status: &str) -> bool {
+    status == DocumentStatus::Completed.as_str() || status == DocumentStatus::Failed.as_str()
 }
 
 /// Documents by status in PostgreSQL.

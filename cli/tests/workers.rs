@@ -870,3 +870,106 @@ async fn failover_drill_a_primary_killed_while_four_workers_drain_500_documents_
 
     db.drop_database().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_failed_for_a_missing_file_is_processed_by_lexpipe_retry_once_the_file_is_back()
+{
+    // Arrange: two queued files, one of them moved away before any worker reads it.
+    require_redis().await;
+    let env = unique_env("retry");
+    let db = test_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let folder = real_path(dir.path());
+    let good = folder.join("good.pdf");
+    let late = folder.join("late.pdf");
+    std::fs::write(
+        &good,
+        lexpipe::samples::text_only_pdf(&["Order of the Court dated May 1, 2024."]),
+    )
+    .unwrap();
+    std::fs::write(
+        &late,
+        lexpipe::samples::text_only_pdf(&["Complaint filed by Acme Corp. on June 2, 2024."]),
+    )
+    .unwrap();
+    enqueue(&db, &env, &[&good, &late]).await;
+    let away = folder.join("still-copying");
+    std::fs::rename(&late, &away).unwrap();
+
+    // Act 1: a worker drains the queue; the missing file fails after its attempts.
+    let first = drain_with_workers(&db, &env, 1, &[]).await;
+    let failed: Vec<(Uuid, Option<String>)> =
+        sqlx::query_as("SELECT id, error_type FROM documents WHERE status = 'failed'")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    let run = |args: &[&str]| start(lexpipe(&db, &env, args));
+    let too_early = run(&["retry", "--failed", "--json"]).await.unwrap();
+
+    // Assert 1
+    assert_eq!((first[0].completed, first[0].failed), (1, 1), "{first:?}");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].1.as_deref(), Some("ReadError"));
+    let late_uuid = failed[0].0;
+    // Retrying while the file is still missing only queues it again (exit 0), and
+    // status says so beside the failed attempt Redis still shows.
+    assert!(too_early.status.success(), "{too_early:?}");
+    let status = run(&["status", &late_uuid.to_string()]).await.unwrap();
+    let said = String::from_utf8_lossy(&status.stderr);
+    assert!(
+        said.contains("is queued again (lexpipe retry)"),
+        "{said}\n{}",
+        String::from_utf8_lossy(&status.stdout)
+    );
+    let again = drain_with_workers(&db, &env, 1, &[]).await;
+    assert_eq!((again[0].completed, again[0].failed), (0, 1), "{again:?}");
+
+    // Act 2: the file is back; the operator retries it by name, and also names the
+    // completed one by mistake.
+    std::fs::rename(&away, &late).unwrap();
+    let late_arg = late.display().to_string();
+    let good_arg = good.display().to_string();
+    let retried = json_of("lexpipe retry", run(&["retry", &late_arg, "--json"])).await;
+    let refused = run(&["retry", &good_arg, "--json"]).await.unwrap();
+    let last = drain_with_workers(&db, &env, 1, &[]).await;
+
+    // Assert 2: the late file is processed, once, on its seventh attempt (three failed,
+    // three more failed after the first retry, then this one); the completed file was
+    // left alone with exit 1.
+    assert_eq!(retried["requeued"], 1, "{retried:#}");
+    assert_eq!(retried["documents"][0]["outcome"], "requeued");
+    assert_eq!(retried["documents"][0]["attempt"], 7);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    let refused: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert_eq!(refused["documents"][0]["outcome"], "not_failed");
+    assert_eq!(refused["documents"][0]["status"], "completed");
+    assert_eq!((last[0].completed, last[0].failed), (1, 0), "{last:?}");
+    let statuses: Vec<(Uuid, String)> = sqlx::query_as("SELECT id, status FROM documents")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    assert!(
+        statuses.iter().all(|(_, s)| s == "completed"),
+        "{statuses:?}"
+    );
+    let h = histories(&db.pool).await;
+    let late_item: i64 =
+        sqlx::query_scalar("SELECT id FROM processing_queue WHERE document_id = $1")
+            .bind(late_uuid)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        h[&late_item],
+        History {
+            status: "completed".into(),
+            attempts: 7,
+            attempt_rows: 7,
+            completed_rows: 1,
+        }
+    );
+    let stored = stored_rows(&db.pool).await;
+    let expected = expected_rows(&deps_for(&env), &[good.clone(), late.clone()]).await;
+    assert_eq!(stored, expected);
+    cleanup(&env).await;
+}

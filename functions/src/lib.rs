@@ -8,8 +8,8 @@
 //!
 //! ## Layout
 //! - [`init_tracing`], [`build_app`]: a cold start.
-//! - [`step`]: a state machine task (`ocr-start`, …, `mark-failed`) through
-//!   [`lexpipe::pipeline::invoke`].
+//! - [`step_with`]: a state machine task (`ocr-start`, …, `mark-failed`), its step one of
+//!   [`lexpipe::pipeline::task`]; [`step`] the same by task name.
 //! - [`ingest`]: S3 notifications through [`lexpipe::ingest`].
 //! - [`health`]: the check of [`lexpipe::health`].
 //! - [`diagnostic`]: errors as Step Functions sees them, `errorType` being the stable
@@ -47,18 +47,23 @@ pub fn init_tracing() {
         .init();
 }
 
-/// Reads the configuration ([`load_config`]) and builds the [`App`] once per cold start.
+/// Reads the configuration ([`load_config`]) and builds the core of the [`App`]
+/// ([`App::build_core`]: Redis, caches, limits, the artefact store) once per cold start.
+/// Each function adds what its step uses and nothing more, so that its binary links
+/// nothing else: [`App::with_database`] (OCR's Textract job records, `persist`,
+/// `mark-failed`, `ingest`), [`App::with_textract`] (OCR), [`App::with_llm`] (the
+/// extraction steps).
 ///
 /// Step artefacts go to `LEXPIPE_ARTEFACTS` (an `s3://` location in the cloud, so that
 /// every function sees them); without it, to a folder under the temporary directory,
 /// which only works when every function runs on one machine (`cargo lambda watch`).
 ///
 /// # Errors
-/// A missing or malformed setting (naming the variable), or a database or artefact store
-/// that cannot be opened: the function fails its cold start.
+/// A missing or malformed setting (naming the variable), or an artefact store that
+/// cannot be opened: the function fails its cold start.
 pub async fn build_app() -> Result<App, lambda_runtime::Error> {
     let config = load_config().await?;
-    Ok(App::build(config, app_options()).await?)
+    Ok(App::build_core(config, app_options()).await?)
 }
 
 /// The configuration, with the secrets given by reference (`*_SECRET_ID`) fetched through
@@ -138,8 +143,9 @@ impl Invocation {
     }
 }
 
-/// The handler of the state machine task `task`: the step on the event's JSON, its
-/// error as a [`Diagnostic`] carrying the stable error name.
+/// The handler of the state machine task `task` by name ([`lexpipe::pipeline::invoke`]):
+/// what tests call; a function's binary calls [`step_with`] and its own step, so that it
+/// links no other.
 ///
 /// # Errors
 /// The step's error.
@@ -148,9 +154,28 @@ pub async fn step(
     task: &'static str,
     event: LambdaEvent<Value>,
 ) -> Result<Value, Diagnostic> {
+    let run = async |app: &App, input: Value| lexpipe::pipeline::invoke(app, task, input).await;
+    step_with(app, task, run, event).await
+}
+
+/// The handler of the state machine task `task`, whose step is `run` (one of
+/// [`lexpipe::pipeline::task`]): the step on the event's JSON, its error as a
+/// [`Diagnostic`] carrying the stable error name, and the invocation's metric lines.
+///
+/// # Errors
+/// The step's error.
+pub async fn step_with<F>(
+    app: &App,
+    task: &'static str,
+    run: F,
+    event: LambdaEvent<Value>,
+) -> Result<Value, Diagnostic>
+where
+    F: AsyncFn(&App, Value) -> Result<Value, StageError>,
+{
     let (payload, ctx) = event.into_parts();
     let inv = Invocation::start(app, task, &ctx);
-    let r = lexpipe::pipeline::invoke(&inv.app, task, payload).await;
+    let r = run(&inv.app, payload).await;
     inv.finish(&step_usage(&r)).await;
     r.map_err(|e| {
         tracing::warn!(task, error_type = e.error_type(), "step failed: {e}");

@@ -78,6 +78,9 @@ pub struct App {
     pub db: Option<sqlx::PgPool>,
     /// Where step artefacts are written and read.
     pub artefacts: Arc<dyn BlobStore>,
+    /// Whether `artefacts` is an S3 location (which makes Textract the OCR engine when
+    /// `LEXPIPE_OCR_ENGINE` is `auto` outside `local`).
+    pub artefacts_in_s3: bool,
     /// Reads documents from paths and `s3://` URLs.
     pub sources: Arc<SourceReader>,
     /// Larger documents fail with `DocumentTooLarge` before they are read.
@@ -122,7 +125,27 @@ impl std::fmt::Debug for App {
 }
 
 impl App {
-    /// Builds everything the configuration asks for.
+    /// Builds everything the configuration asks for: [`App::build_core`], then the
+    /// database ([`App::with_database`], unless `opts.skip_database`), the Textract
+    /// client ([`App::with_textract`]) and the LLM client ([`App::with_llm`]).
+    ///
+    /// # Errors
+    /// The database is configured but cannot be opened, the artefact store cannot be set
+    /// up, or the LLM endpoint's client cannot be built.
+    pub async fn build(config: Config, opts: AppOptions) -> Result<App, AppError> {
+        let skip_database = opts.skip_database;
+        let mut app = App::build_core(config, opts).await?;
+        if !skip_database {
+            app = app.with_database().await?;
+        }
+        app.with_textract().await.with_llm()
+    }
+
+    /// Everything but the database and the paid engines' clients: Redis and every Redis
+    /// feature that is on, the caches, the limiter and the artefact store. A Lambda
+    /// function starts from this and adds only what its step uses, so that its binary
+    /// links nothing else (the `chunk` function has no database driver, no Textract and
+    /// no LLM client).
     ///
     /// Redis: off (`LEXPIPE_REDIS_ENABLED=false`, or every feature off) → nothing
     /// connects and the caches are in-process. On and reachable → one connection serves
@@ -131,9 +154,8 @@ impl App {
     /// open and locks/idempotency fail closed until it comes back.
     ///
     /// # Errors
-    /// The database is configured but cannot be opened, or the artefact store cannot be
-    /// set up.
-    pub async fn build(config: Config, opts: AppOptions) -> Result<App, AppError> {
+    /// The artefact store cannot be set up.
+    pub async fn build_core(config: Config, opts: AppOptions) -> Result<App, AppError> {
         let config = Arc::new(config);
         let (redis, redis_status) = connect_redis(&config).await;
         let keys = KeyBuilder::new(&config.env);
@@ -161,10 +183,6 @@ impl App {
                 config.idempotency,
             ))
         });
-        let db = match (&config.database.url, opts.skip_database) {
-            (Some(_), false) => Some(crate::store::db::open(&config.database).await?),
-            _ => None,
-        };
         let location = config
             .artefacts
             .clone()
@@ -176,28 +194,55 @@ impl App {
                 location: location.display(),
                 message: e.to_string(),
             })?;
-        let engine = config
-            .ocr
-            .engine_for(config.stage, matches!(location, BlobLocation::S3 { .. }));
-        let textract = if engine == crate::config::OcrEngineChoice::Textract {
-            let sdk = crate::store::s3::load_sdk_config().await;
-            Some(crate::ocr::textract::client(&sdk))
-        } else {
-            None
-        };
-        let llm = LlmClient::new(&config.llm)?.map(Arc::new);
-        let mut app = App::new(config, cache, artefacts);
-        app.textract = textract;
-        app.llm = llm;
+        let mut app = App::bare(config, cache, artefacts);
+        app.artefacts_in_s3 = matches!(location, BlobLocation::S3 { .. });
         app.redis = redis;
         app.redis_status = redis_status;
         app.limiter = limiter;
         app.locks = locks;
         app.states = states;
         app.idempotency = idempotency;
-        app.db = db;
         app.output_dir = opts.output_dir;
         Ok(app)
+    }
+
+    /// This app with the PostgreSQL pool, when `DATABASE_URL` is set.
+    ///
+    /// # Errors
+    /// The database cannot be opened.
+    pub async fn with_database(mut self) -> Result<App, AppError> {
+        if self.config.database.url.is_some() {
+            // Boxed: opening the pool (connect, migrate) is a deep future, and a caller
+            // that awaits it inside its own (a Lambda function's `main`) would hit the
+            // compiler's recursion limit computing that future's layout.
+            let open = Box::pin(crate::store::db::open(&self.config.database));
+            self.db = Some(open.await?);
+        }
+        Ok(self)
+    }
+
+    /// This app with the Textract client, when Textract is the OCR engine of this
+    /// configuration ([`crate::config::OcrConfig::engine_for`]); built once from the
+    /// AWS environment.
+    pub async fn with_textract(mut self) -> App {
+        let engine = self
+            .config
+            .ocr
+            .engine_for(self.config.stage, self.artefacts_in_s3);
+        if engine == crate::config::OcrEngineChoice::Textract {
+            let sdk = crate::store::s3::load_sdk_config().await;
+            self.textract = Some(crate::ocr::textract::client(&sdk));
+        }
+        self
+    }
+
+    /// This app with the LLM endpoint's client, when `LEXPIPE_LLM_BASE_URL` is set.
+    ///
+    /// # Errors
+    /// The client cannot be built (a malformed URL or key).
+    pub fn with_llm(mut self) -> Result<App, AppError> {
+        self.llm = LlmClient::new(&self.config.llm)?.map(Arc::new);
+        Ok(self)
     }
 
     /// An app with only a cache and an artefact store, every other feature off: what
@@ -205,6 +250,19 @@ impl App {
     /// fields as needed). The LLM client is built when the configuration names an
     /// endpoint (and left out, with a warning, if it cannot be built).
     pub fn new(config: Arc<Config>, cache: Arc<Cache>, artefacts: Arc<dyn BlobStore>) -> App {
+        let mut app = App::bare(config, cache, artefacts);
+        app.llm = match LlmClient::new(&app.config.llm) {
+            Ok(client) => client.map(Arc::new),
+            Err(e) => {
+                tracing::warn!(error = %e, "no LLM client");
+                None
+            }
+        };
+        app
+    }
+
+    /// [`App::new`] without the LLM client.
+    fn bare(config: Arc<Config>, cache: Arc<Cache>, artefacts: Arc<dyn BlobStore>) -> App {
         let chunking = ChunkConfig {
             min_chars: config.chunk.min_chars,
             max_chars: config.chunk.max_chars,
@@ -215,15 +273,8 @@ impl App {
             KeyBuilder::new(&config.env),
             config.rate_limit.clone(),
         ));
-        let llm = match LlmClient::new(&config.llm) {
-            Ok(client) => client.map(Arc::new),
-            Err(e) => {
-                tracing::warn!(error = %e, "no LLM client");
-                None
-            }
-        };
         App {
-            llm,
+            llm: None,
             redis: None,
             redis_status: RedisStatus::Disabled,
             cache,
@@ -233,6 +284,7 @@ impl App {
             idempotency: None,
             db: None,
             artefacts,
+            artefacts_in_s3: false,
             sources: Arc::new(SourceReader::new()),
             max_document_bytes: crate::store::source::DEFAULT_MAX_BYTES,
             output_dir: None,

@@ -61,19 +61,15 @@ pub struct DatabaseHealth {
 /// # Errors
 /// The artefact store cannot be set up.
 pub async fn app_for(config: Config, opts: AppOptions) -> Result<(App, Option<String>), AppError> {
-    match App::build(config.clone(), opts.clone()).await {
+    let skip_database = opts.skip_database;
+    // Neither OCR nor LLM client: the check calls neither.
+    let app = App::build_core(config, opts).await?;
+    if skip_database {
+        return Ok((app, None));
+    }
+    match app.clone().with_database().await {
         Ok(app) => Ok((app, None)),
-        Err(AppError::Database(e)) => {
-            let app = App::build(
-                config,
-                AppOptions {
-                    skip_database: true,
-                    ..opts
-                },
-            )
-            .await?;
-            Ok((app, Some(format!("database unreachable: {e}"))))
-        }
+        Err(AppError::Database(e)) => Ok((app, Some(format!("database unreachable: {e}")))),
         Err(e) => Err(e),
     }
 }

@@ -24,6 +24,11 @@
 //!    Step Functions refuses a second execution of that name, and
 //!    `ExecutionAlreadyExists` counts as success.
 //!
+//! A document that failed stays failed: uploading the same bytes again reports it
+//! `not_started` ("already failed"), since the same input would fail the same way. Once
+//! the cause is fixed, [`retry`] (`lexpipe retry`) queues it again and starts the
+//! execution of its next attempt, named [`execution_name_for`] that attempt.
+//!
 //! Without a database (a local harness), steps 4's rows are left out and the execution
 //! runs with `queue: null`.
 
@@ -261,12 +266,26 @@ pub fn skip_reason(
 /// `[A-Za-z0-9_-]`). Deterministic, so that every upload of the same bytes names the same
 /// execution.
 pub fn execution_name(content_sha256: &str) -> String {
+    execution_name_for(content_sha256, 1)
+}
+
+/// The execution name of the document's queue attempt `attempt`: [`execution_name`] for
+/// the first, `…-a{attempt}` for a later one (a document put back in the queue by
+/// [`retry`] after it failed, or whose execution died without settling its row), at most
+/// 79 characters. Step Functions keeps a name for 90 days after its execution ends, so
+/// every attempt needs its own; deterministic, so that concurrent callers of one attempt
+/// name one execution.
+pub fn execution_name_for(content_sha256: &str, attempt: i32) -> String {
     let safe: String = content_sha256
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
-        .take(76)
+        .take(64)
         .collect();
-    format!("doc-{safe}")
+    if attempt <= 1 {
+        format!("doc-{safe}")
+    } else {
+        format!("doc-{safe}-a{attempt}")
+    }
 }
 
 /// The state machine `ingest` starts executions of.
@@ -459,22 +478,46 @@ async fn register_and_start(
             reason: SkipReason::TooLarge,
         });
     }
-    let mut document = DocumentRef::new(&sha256_hex(&bytes), &source);
+    let document = DocumentRef::new(&sha256_hex(&bytes), &source);
     drop(bytes);
-    let name = execution_name(&document.content_sha256);
+    let item_id = match &app.db {
+        None => None,
+        Some(pool) => Some(
+            queue::enqueue(
+                pool,
+                document.document_uuid,
+                &document.content_sha256,
+                &source,
+                0,
+            )
+            .await
+            .map_err(StageError::from)?
+            .item_id,
+        ),
+    };
+    // Boxed: with the Step Functions call inside, the future is deep enough that the
+    // `ingest` function's `main` would hit the compiler's recursion limit computing its
+    // layout.
+    Box::pin(start_item(app, machine, document, item_id)).await
+}
+
+/// Claims queue item `item_id` (if there is a database) for the execution of its next
+/// attempt, and starts that execution with `document` (steps 4–5 of the module docs).
+async fn start_item(
+    app: &App,
+    machine: &StateMachine,
+    mut document: DocumentRef,
+    item_id: Option<i64>,
+) -> Result<ObjectOutcome, IngestError> {
     let uuid = document.document_uuid;
+    let sha = document.content_sha256.clone();
     // Whether this call claimed the row (rather than adopting the claim of a concurrent
     // call for the same document, which starts the same execution).
     let mut claimed = true;
-    let queue = match &app.db {
-        None => None,
-        Some(pool) => {
-            let enqueued = queue::enqueue(pool, uuid, &document.content_sha256, &source, 0)
-                .await
-                .map_err(StageError::from)?;
+    let (name, queue) = match (&app.db, item_id) {
+        (Some(pool), Some(item_id)) => {
             let lease = app.config.cloud.execution_lease;
-            let claim = claim_row(app, pool, enqueued.item_id, &name, lease).await?;
-            let claim = match claim {
+            let claim = match claim_row(app, pool, item_id, &sha, lease).await? {
                 ItemClaim::Claimed(c) => c,
                 ItemClaim::Held(c) => {
                     claimed = false;
@@ -487,27 +530,33 @@ async fn register_and_start(
                     });
                 }
                 ItemClaim::Finished(status) => {
+                    let hint = if status == crate::model::DocumentStatus::Failed {
+                        format!("; `lexpipe retry {uuid}` processes it again")
+                    } else {
+                        String::new()
+                    };
                     return Ok(ObjectOutcome::NotStarted {
                         document_uuid: uuid,
-                        reason: format!("already {status}"),
+                        reason: format!("already {status}{hint}"),
                     });
                 }
                 ItemClaim::Locked => {
-                    return Err(IngestError::QueueItemLocked {
-                        item_id: enqueued.item_id,
-                    });
+                    return Err(IngestError::QueueItemLocked { item_id });
                 }
             };
             // The row's first name: every adopter of the claim starts the same input.
             document.source = claim.source_path.clone();
-            Some(QueueClaim {
+            let name = execution_name_for(&sha, claim.attempt);
+            let queue = QueueClaim {
                 item_id: claim.item_id,
                 fencing_token: claim.fencing_token,
                 lease_ms: u64::try_from(lease.as_millis()).unwrap_or(u64::MAX),
                 attempt: claim.attempt,
                 settles_row: true,
-            })
+            };
+            (name, Some(queue))
         }
+        _ => (execution_name(&sha), None),
     };
     crate::pipeline::begin_document(app, &document).await;
     let input = serde_json::json!({"document": document, "queue": queue});
@@ -531,17 +580,101 @@ async fn register_and_start(
     )
 }
 
-/// Claims queue item `item_id` for execution `name`, the fencing token from the Redis
-/// lock (held only while claiming, never past the invocation's deadline).
+/// What [`retry`] did with one document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RetryOutcome {
+    /// Back in the queue; with a state machine, the execution of its next attempt is
+    /// `started` (or `not_started`, with why, in `execution`).
+    Requeued {
+        document_uuid: uuid::Uuid,
+        source: String,
+        /// The attempt the document is queued for.
+        attempt: i32,
+        /// What starting its execution did; `None` without a state machine (a queue
+        /// worker takes it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        execution: Option<ObjectOutcome>,
+    },
+    /// Not failed: nothing to retry (completed documents are never redone).
+    NotFailed {
+        document_uuid: uuid::Uuid,
+        status: crate::model::DocumentStatus,
+    },
+    /// The database knows no such document.
+    Unknown { document_uuid: uuid::Uuid },
+}
+
+/// Processes a failed document again: its queue row goes back to `queued` for
+/// `more_attempts` attempts ([`queue::requeue_failed`]), and, given the state machine
+/// (`LEXPIPE_STATE_MACHINE_ARN`), the execution of its next attempt is started under
+/// [`execution_name_for`] that attempt, claimed as `ingest` claims it. Without one, a
+/// queue worker (`lexpipe worker`) takes it. Results the failed run produced (OCR,
+/// chunks, entities) are reused from the caches and artefacts, so a retry pays only for
+/// what failed.
+///
+/// # Errors
+/// No database ([`IngestError::NotConfigured`]), a database error, or a failed
+/// `StartExecution` (the row stays queued: retrying again starts it).
+pub async fn retry(
+    app: &App,
+    machine: Option<&StateMachine>,
+    document_uuid: uuid::Uuid,
+    more_attempts: i32,
+) -> Result<RetryOutcome, IngestError> {
+    let Some(pool) = &app.db else {
+        return Err(IngestError::NotConfigured(
+            "retrying a document needs its queue row: set DATABASE_URL".into(),
+        ));
+    };
+    let requeued = queue::requeue_failed(pool, document_uuid, more_attempts)
+        .await
+        .map_err(StageError::from)?;
+    let (item_id, sha, source, attempts) = match requeued {
+        queue::Requeue::Requeued {
+            item_id,
+            content_sha256,
+            source_path,
+            attempts,
+            ..
+        } => (item_id, content_sha256, source_path, attempts),
+        queue::Requeue::NotFailed(status) => {
+            return Ok(RetryOutcome::NotFailed {
+                document_uuid,
+                status,
+            });
+        }
+        queue::Requeue::NotQueued => return Ok(RetryOutcome::Unknown { document_uuid }),
+    };
+    tracing::info!(%document_uuid, attempt = attempts + 1, "failed document queued again");
+    let execution = match machine {
+        None => None,
+        Some(machine) => {
+            let document = DocumentRef::new(&sha, &source);
+            Some(Box::pin(start_item(app, machine, document, Some(item_id))).await?)
+        }
+    };
+    Ok(RetryOutcome::Requeued {
+        document_uuid,
+        source,
+        attempt: attempts + 1,
+        execution,
+    })
+}
+
+/// Claims queue item `item_id` of the document with content hash `sha` for the
+/// execution of its next attempt ([`execution_name_for`]), the fencing token from the
+/// Redis lock (held only while claiming, never past the invocation's deadline).
 async fn claim_row(
     app: &App,
     pool: &sqlx::PgPool,
     item_id: i64,
-    name: &str,
+    sha: &str,
     lease: Duration,
 ) -> Result<ItemClaim, IngestError> {
     let mut taken: Option<Lease> = None;
     let lock_ttl = app.bound(Some(CLAIM_LOCK_TTL)).unwrap_or(CLAIM_LOCK_TTL);
+    let name = |attempt| execution_name_for(sha, attempt);
     let r = queue::claim_item(pool, item_id, name, lease, |id| {
         let taken = &mut taken;
         async move {
@@ -641,6 +774,22 @@ mod tests {
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         );
         assert_ne!(name, execution_name(&sha256_hex(b"y")));
+    }
+
+    #[test]
+    fn every_attempt_of_a_document_has_its_own_execution_name_within_the_limit() {
+        let sha = sha256_hex(b"x");
+        assert_eq!(execution_name_for(&sha, 1), execution_name(&sha));
+        assert_eq!(execution_name_for(&sha, 0), execution_name(&sha));
+        let second = execution_name_for(&sha, 2);
+        assert_eq!(second, format!("doc-{sha}-a2"));
+        assert_ne!(second, execution_name_for(&sha, 3));
+        let last = execution_name_for(&sha, i32::MAX);
+        assert!(last.len() <= 80, "{} characters", last.len());
+        assert!(
+            last.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
     }
 
     #[test]

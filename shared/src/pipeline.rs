@@ -97,85 +97,148 @@ fn encode<T: Serialize>(task: &str, output: &T) -> Result<Value, StageError> {
 /// own error.
 pub async fn invoke(app: &App, task: &str, input: Value) -> Result<Value, StageError> {
     match task {
-        tasks::OCR_START => {
-            let i: ocr::StartInput = decode(task, input)?;
-            let rec = StageRecorder::new(app, i.document.document_uuid);
-            rec.begin(names::OCR).await?;
-            // Boxed: the OCR step's future is deep (engines, caches, single flight), and
-            // callers that nest `invoke` in their own futures would hit the compiler's
-            // recursion limit computing its layout.
-            let r = Box::pin(ocr::start(app, i)).await;
-            let done = r.as_ref().is_ok_and(|o| o.ready);
-            rec.end(names::OCR, &r, done, |o| o.pages as u64).await;
-            encode(task, &r?)
-        }
-        tasks::OCR_POLL => {
-            let i: ocr::PollInput = decode(task, input)?;
-            let rec = StageRecorder::new(app, i.document.document_uuid);
-            let r = Box::pin(ocr::poll(app, i)).await;
-            let done = r.as_ref().is_ok_and(|o| o.ready);
-            rec.end(names::OCR, &r, done, |o| o.pages as u64).await;
-            encode(task, &r?)
-        }
-        tasks::CHUNK => {
-            let i: chunk::Input = decode(task, input)?;
-            let rec = StageRecorder::new(app, i.document.document_uuid);
-            rec.begin(names::CHUNK).await?;
-            let r = chunk::run(app, i).await;
-            rec.end(names::CHUNK, &r, true, |o| o.chunks as u64).await;
-            encode(task, &r?)
-        }
-        tasks::EXTRACT_ENTITIES => {
-            // The Map's batches share one stage: the first batch starts it, any batch
-            // fails it, and resolve-entities completes it once every batch is done.
-            let i: entities::Input = decode(task, input)?;
-            let rec = StageRecorder::new(app, i.document.document_uuid);
-            if i.batch.index == 0 {
-                rec.mark_started(names::ENTITIES).await;
-            }
-            if let Err(e) = rec.hook(names::ENTITIES) {
-                rec.record_failure(names::ENTITIES, &e).await;
-                return Err(e);
-            }
-            let r = entities::run(app, i).await;
-            rec.end(names::ENTITIES, &r, false, |_| 0).await;
-            encode(task, &r?)
-        }
-        tasks::RESOLVE_ENTITIES => {
-            let i: resolve::Input = decode(task, input)?;
-            let rec = StageRecorder::new(app, i.document.document_uuid);
-            rec.mark_completed(names::ENTITIES, i.entities.iter().map(|b| b.mentions).sum())
-                .await;
-            rec.begin(names::RESOLVE).await?;
-            let r = resolve::run(app, i).await;
-            rec.end(names::RESOLVE, &r, true, |o| o.entities as u64)
-                .await;
-            encode(task, &r?)
-        }
-        tasks::EXTRACT_STRUCTURED => {
-            let i: structured::Input = decode(task, input)?;
-            let rec = StageRecorder::new(app, i.document.document_uuid);
-            rec.begin(names::STRUCTURED).await?;
-            let r = structured::run(app, i).await;
-            rec.end(names::STRUCTURED, &r, true, |_| 1).await;
-            encode(task, &r?)
-        }
-        tasks::PERSIST => {
-            let i: persist::Input = decode(task, input)?;
-            let rec = StageRecorder::new(app, i.document.document_uuid);
-            rec.begin(names::PERSIST).await?;
-            let r = persist::step(app, i).await;
-            rec.end(names::PERSIST, &r, true, |_| 1).await;
-            encode(task, &r?)
-        }
-        tasks::MARK_FAILED => {
-            let i: mark_failed::Input = decode(task, input)?;
-            let r = mark_failed::run(app, i).await?;
-            encode(task, &r)
-        }
+        tasks::OCR_START => task::ocr_start(app, input).await,
+        tasks::OCR_POLL => task::ocr_poll(app, input).await,
+        tasks::CHUNK => task::chunk(app, input).await,
+        tasks::EXTRACT_ENTITIES => task::extract_entities(app, input).await,
+        tasks::RESOLVE_ENTITIES => task::resolve_entities(app, input).await,
+        tasks::EXTRACT_STRUCTURED => task::extract_structured(app, input).await,
+        tasks::PERSIST => task::persist(app, input).await,
+        tasks::MARK_FAILED => task::mark_failed(app, input).await,
         other => Err(StageError::InvalidInput {
             message: format!("unknown task {other:?}"),
         }),
+    }
+}
+
+/// Each task of [`invoke`] on its own, JSON in and out, recording the document state of
+/// its stage. A Lambda function calls just its own, so that its binary links only the
+/// code of its step (the `chunk` function carries no OCR engine, no LLM client).
+pub mod task {
+    use super::*;
+
+    /// `ocr-start`.
+    ///
+    /// # Errors
+    /// Malformed input, or the step's error.
+    pub async fn ocr_start(app: &App, input: Value) -> Result<Value, StageError> {
+        let task = tasks::OCR_START;
+        let i: ocr::StartInput = decode(task, input)?;
+        let rec = StageRecorder::new(app, i.document.document_uuid);
+        rec.begin(names::OCR).await?;
+        // Boxed: the OCR step's future is deep (engines, caches, single flight), and
+        // callers that nest `invoke` in their own futures would hit the compiler's
+        // recursion limit computing its layout.
+        let r = Box::pin(ocr::start(app, i)).await;
+        let done = r.as_ref().is_ok_and(|o| o.ready);
+        rec.end(names::OCR, &r, done, |o| o.pages as u64).await;
+        encode(task, &r?)
+    }
+
+    /// `ocr-poll`.
+    ///
+    /// # Errors
+    /// Malformed input, or the step's error.
+    pub async fn ocr_poll(app: &App, input: Value) -> Result<Value, StageError> {
+        let task = tasks::OCR_POLL;
+        let i: ocr::PollInput = decode(task, input)?;
+        let rec = StageRecorder::new(app, i.document.document_uuid);
+        let r = Box::pin(ocr::poll(app, i)).await;
+        let done = r.as_ref().is_ok_and(|o| o.ready);
+        rec.end(names::OCR, &r, done, |o| o.pages as u64).await;
+        encode(task, &r?)
+    }
+
+    /// `chunk`.
+    ///
+    /// # Errors
+    /// Malformed input, or the step's error.
+    pub async fn chunk(app: &App, input: Value) -> Result<Value, StageError> {
+        let task = tasks::CHUNK;
+        let i: chunk::Input = decode(task, input)?;
+        let rec = StageRecorder::new(app, i.document.document_uuid);
+        rec.begin(names::CHUNK).await?;
+        let r = chunk::run(app, i).await;
+        rec.end(names::CHUNK, &r, true, |o| o.chunks as u64).await;
+        encode(task, &r?)
+    }
+
+    /// `extract-entities`: one batch of the Map. The batches share one stage: the first
+    /// batch starts it, any batch fails it, and resolve-entities completes it once every
+    /// batch is done.
+    ///
+    /// # Errors
+    /// Malformed input, or the step's error.
+    pub async fn extract_entities(app: &App, input: Value) -> Result<Value, StageError> {
+        let task = tasks::EXTRACT_ENTITIES;
+        let i: entities::Input = decode(task, input)?;
+        let rec = StageRecorder::new(app, i.document.document_uuid);
+        if i.batch.index == 0 {
+            rec.mark_started(names::ENTITIES).await;
+        }
+        if let Err(e) = rec.hook(names::ENTITIES) {
+            rec.record_failure(names::ENTITIES, &e).await;
+            return Err(e);
+        }
+        let r = entities::run(app, i).await;
+        rec.end(names::ENTITIES, &r, false, |_| 0).await;
+        encode(task, &r?)
+    }
+
+    /// `resolve-entities`.
+    ///
+    /// # Errors
+    /// Malformed input, or the step's error.
+    pub async fn resolve_entities(app: &App, input: Value) -> Result<Value, StageError> {
+        let task = tasks::RESOLVE_ENTITIES;
+        let i: resolve::Input = decode(task, input)?;
+        let rec = StageRecorder::new(app, i.document.document_uuid);
+        rec.mark_completed(names::ENTITIES, i.entities.iter().map(|b| b.mentions).sum())
+            .await;
+        rec.begin(names::RESOLVE).await?;
+        let r = resolve::run(app, i).await;
+        rec.end(names::RESOLVE, &r, true, |o| o.entities as u64)
+            .await;
+        encode(task, &r?)
+    }
+
+    /// `extract-structured`.
+    ///
+    /// # Errors
+    /// Malformed input, or the step's error.
+    pub async fn extract_structured(app: &App, input: Value) -> Result<Value, StageError> {
+        let task = tasks::EXTRACT_STRUCTURED;
+        let i: structured::Input = decode(task, input)?;
+        let rec = StageRecorder::new(app, i.document.document_uuid);
+        rec.begin(names::STRUCTURED).await?;
+        let r = structured::run(app, i).await;
+        rec.end(names::STRUCTURED, &r, true, |_| 1).await;
+        encode(task, &r?)
+    }
+
+    /// `persist`.
+    ///
+    /// # Errors
+    /// Malformed input, or the step's error.
+    pub async fn persist(app: &App, input: Value) -> Result<Value, StageError> {
+        let task = tasks::PERSIST;
+        let i: persist::Input = decode(task, input)?;
+        let rec = StageRecorder::new(app, i.document.document_uuid);
+        rec.begin(names::PERSIST).await?;
+        let r = persist::step(app, i).await;
+        rec.end(names::PERSIST, &r, true, |_| 1).await;
+        encode(task, &r?)
+    }
+
+    /// `mark-failed`.
+    ///
+    /// # Errors
+    /// Malformed input, or a database the row cannot be settled in.
+    pub async fn mark_failed(app: &App, input: Value) -> Result<Value, StageError> {
+        let task = tasks::MARK_FAILED;
+        let i: mark_failed::Input = decode(task, input)?;
+        let r = mark_failed::run(app, i).await?;
+        encode(task, &r)
     }
 }
 

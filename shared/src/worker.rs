@@ -49,7 +49,7 @@ use sqlx::PgPool;
 
 use crate::app::App;
 use crate::model::{DocumentStatus, document_uuid};
-use crate::pipeline::LocalTasks;
+use crate::pipeline::{LocalTasks, StageRecorder};
 use crate::redis::lock::{Lease, LeaseLost, LockName, Locks, Renewal};
 use crate::redis::state::{DocumentState, DocumentStates, StateError, StatusCounts, Uuid};
 use crate::stages::StageError;
@@ -87,6 +87,33 @@ pub struct PipelineProcessor {
 }
 
 impl PipelineProcessor {
+    /// `e`, after recording it in the document state of an item that failed before its
+    /// first step (its source unreadable, or no longer the content it was queued with),
+    /// on the OCR stage, where a step would have read it: without this the document would
+    /// have no state at all, and `lexpipe status` could not tell it from one whose state
+    /// Redis lost.
+    async fn failed_before_start(&self, claim: &Claim, e: StageError) -> Result<(), StageError> {
+        let (Some(_), Some(pool)) = (&self.app.states, &self.app.db) else {
+            return Err(e);
+        };
+        let sha: Result<Option<String>, sqlx::Error> =
+            sqlx::query_scalar("SELECT content_sha256 FROM documents WHERE id = $1")
+                .bind(claim.document_id)
+                .fetch_optional(pool)
+                .await;
+        if let Ok(Some(sha)) = sha {
+            let rec = StageRecorder::new(&self.app, claim.document_id);
+            rec.init(&claim.source_path, &sha, &crate::stages::names::ALL)
+                .await;
+            rec.mark_started(crate::stages::names::OCR).await;
+            let failed: Result<(), StageError> = Err(e);
+            rec.end(crate::stages::names::OCR, &failed, true, |_| 0)
+                .await;
+            return failed;
+        }
+        Err(e)
+    }
+
     /// The processor of `app`, with the committed state machine definition. The app's
     /// document state is watched ([`WatchedStates`]) so that the report can say what an
     /// outage did to it.
@@ -109,13 +136,18 @@ impl PipelineProcessor {
 #[async_trait]
 impl ItemProcessor for PipelineProcessor {
     async fn process(&self, claim: &Claim) -> Result<(), StageError> {
-        let document = crate::runner::identify(&self.app, &claim.source_path).await?;
-        // Checked before any work: the queue item names the content it was enqueued with.
-        if document_uuid(&document.content_sha256) != claim.document_id {
-            return Err(StageError::ContentChanged {
-                what: claim.source_path.clone(),
-            });
-        }
+        let document = match crate::runner::identify(&self.app, &claim.source_path).await {
+            // Checked before any work: the queue item names the content it was enqueued
+            // with.
+            Ok(d) if document_uuid(&d.content_sha256) == claim.document_id => d,
+            Ok(_) => {
+                let e = StageError::ContentChanged {
+                    what: claim.source_path.clone(),
+                };
+                return self.failed_before_start(claim, e).await;
+            }
+            Err(e) => return self.failed_before_start(claim, e).await,
+        };
         let queue = QueueClaim {
             item_id: claim.item_id,
             fencing_token: claim.fencing_token,
@@ -174,8 +206,6 @@ impl ItemProcessor for PipelineProcessor {
 /// under a run (a transition answered "no such document": Redis restarted empty, evicted
 /// the hash, or failed over). The pipeline carries on either way ([`StageRecorder`]
 /// never fails the work over state); this is how the worker's report tells about it.
-///
-/// [`StageRecorder`]: crate::pipeline::StageRecorder
 pub struct WatchedStates {
     inner: Arc<dyn DocumentStates>,
     writes_failed: AtomicU64,
@@ -360,6 +390,45 @@ struct Counters {
     lost: AtomicU64,
     lock_errors: AtomicU64,
     locks_lost_claims_kept: AtomicU64,
+    /// When "cannot lock queue item" was last logged (ms since the Unix epoch), and the
+    /// lock errors since: during an outage every candidate of every claim attempt fails
+    /// to lock, and one line per [`LOCK_ERROR_LOG_EVERY`] says as much as thousands.
+    lock_error_logged_ms: AtomicU64,
+    lock_errors_unlogged: AtomicU64,
+}
+
+/// At most one "cannot lock queue item" line per process this often.
+const LOCK_ERROR_LOG_EVERY: Duration = Duration::from_secs(5);
+
+impl Counters {
+    /// Counts a lock error and logs it unless one was logged within
+    /// [`LOCK_ERROR_LOG_EVERY`]; the line then says how many went unlogged.
+    fn lock_error(&self, item_id: i64, error: &dyn std::fmt::Display) {
+        self.lock_errors.fetch_add(1, Ordering::Relaxed);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let last = self.lock_error_logged_ms.load(Ordering::Relaxed);
+        let every = LOCK_ERROR_LOG_EVERY.as_millis() as u64;
+        if now.saturating_sub(last) >= every
+            && self
+                .lock_error_logged_ms
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            let unlogged = self.lock_errors_unlogged.swap(0, Ordering::Relaxed);
+            tracing::warn!(
+                item_id,
+                error = %error,
+                not_logged = unlogged,
+                "cannot lock queue item (locks fail closed; the item waits for a later claim); \
+                 further ones are logged at most every {}s",
+                LOCK_ERROR_LOG_EVERY.as_secs()
+            );
+        } else {
+            self.lock_errors_unlogged.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// A pool of worker tasks in this process.
@@ -452,7 +521,7 @@ impl Worker {
         let claim = queue::claim(&self.pool, worker_id, lease_ttl, |item_id| {
             let locks = &self.locks;
             let taken = &taken;
-            let lock_errors = &self.counters.lock_errors;
+            let counters = &self.counters;
             async move {
                 match locks
                     .acquire(&LockName::queue_item(item_id), lease_ttl)
@@ -466,8 +535,7 @@ impl Worker {
                     Ok(None) => None,
                     Err(e) => {
                         // Locks fail closed: no lock, no claim.
-                        lock_errors.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(item_id, error = %e, "cannot lock queue item");
+                        counters.lock_error(item_id, &e);
                         None
                     }
                 }
@@ -560,9 +628,12 @@ impl Worker {
             },
             Some(Err(e)) => {
                 let retryable = e.is_retryable();
-                match queue::fail(
+                // The stable name goes to `documents.error_type` too, so that `lexpipe
+                // retry --failed --error-type` can pick the documents of one cause.
+                match queue::fail_typed(
                     &self.pool,
                     &claim,
+                    Some(e.error_type()),
                     &format!("{}: {e}", e.error_type()),
                     retryable,
                 )

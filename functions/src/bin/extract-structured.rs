@@ -1,17 +1,24 @@
 //! `extract-structured`: the ExtractStructured task: document metadata, facts and relationships.
-//! The step is `lexpipe::pipeline::invoke(app, "extract-structured", input)`; see `lexpipe_functions::step`.
+//! Its step is `lexpipe::pipeline::task::extract_structured`, and its app only what that step uses
+//! (see `lexpipe_functions::build_app`).
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use lexpipe::pipeline::task;
 use lexpipe::stages::tasks;
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lexpipe_functions::init_tracing();
-    let app = lexpipe_functions::build_app().await?;
+    let app = lexpipe_functions::build_app().await?.with_llm()?;
     let app = &app;
     run(service_fn(move |event: LambdaEvent<Value>| {
-        lexpipe_functions::step(app, tasks::EXTRACT_STRUCTURED, event)
+        lexpipe_functions::step_with(
+            app,
+            tasks::EXTRACT_STRUCTURED,
+            task::extract_structured,
+            event,
+        )
     }))
     .await
 }

@@ -8,7 +8,10 @@ use lexpipe::ingest::StateMachine;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lexpipe_functions::init_tracing();
-    let app = lexpipe_functions::build_app().await?;
+    let app = lexpipe_functions::build_app()
+        .await?
+        .with_database()
+        .await?;
     let machine = StateMachine::from_config(&app.config).await?;
     let (app, machine) = (&app, &machine);
     run(service_fn(move |event: LambdaEvent<S3Event>| {

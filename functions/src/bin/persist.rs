@@ -1,17 +1,22 @@
 //! `persist`: the Persist task: the results into PostgreSQL, exactly once, and the queue row completed.
-//! The step is `lexpipe::pipeline::invoke(app, "persist", input)`; see `lexpipe_functions::step`.
+//! Its step is `lexpipe::pipeline::task::persist`, and its app only what that step uses
+//! (see `lexpipe_functions::build_app`).
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use lexpipe::pipeline::task;
 use lexpipe::stages::tasks;
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lexpipe_functions::init_tracing();
-    let app = lexpipe_functions::build_app().await?;
+    let app = lexpipe_functions::build_app()
+        .await?
+        .with_database()
+        .await?;
     let app = &app;
     run(service_fn(move |event: LambdaEvent<Value>| {
-        lexpipe_functions::step(app, tasks::PERSIST, event)
+        lexpipe_functions::step_with(app, tasks::PERSIST, task::persist, event)
     }))
     .await
 }

@@ -384,24 +384,27 @@ struct OwnedCandidate {
     expired: bool,
 }
 
-/// Claims item `item_id` for `worker_id`: what `ingest` does for the execution it is
-/// about to start (the execution name is the worker id), where [`claim`] takes whichever
-/// item is best. The row is locked (`FOR UPDATE`, waiting for a concurrent claimer), so
-/// that of many concurrent calls for one item exactly one claims it and the others find
-/// it [`ItemClaim::Held`] by the same worker id (or busy, or finished). `lock` is the
-/// caller's lock step, as for [`claim`]; it runs only when the item is claimable.
+/// Claims item `item_id` for the worker `worker_id(n)` names for attempt `n`: what
+/// `ingest` does for the execution it is about to start (the execution name is the worker
+/// id, and a retried document's next attempt is a new execution), where [`claim`] takes
+/// whichever item is best. The row is locked (`FOR UPDATE`, waiting for a concurrent
+/// claimer), so that of many concurrent calls for one item exactly one claims it and the
+/// others find it [`ItemClaim::Held`] by the worker id of its current attempt (or busy,
+/// or finished). `lock` is the caller's lock step, as for [`claim`]; it runs only when
+/// the item is claimable.
 ///
 /// # Errors
 /// Driver errors; [`DbError::InvalidData`] for an unknown item, or a lease or fencing
 /// token out of range.
-pub async fn claim_item<F, Fut>(
+pub async fn claim_item<W, F, Fut>(
     pool: &PgPool,
     item_id: i64,
-    worker_id: &str,
+    worker_id: W,
     lease: Duration,
     lock: F,
 ) -> Result<ItemClaim, DbError>
 where
+    W: Fn(i32) -> String,
     F: FnOnce(i64) -> Fut,
     Fut: Future<Output = Option<u64>>,
 {
@@ -420,7 +423,7 @@ where
     };
     let c = &row.c;
     let status = parse_status(&c.status)?;
-    let held_by_me = row.worker_id.as_deref() == Some(worker_id);
+    let held_by_me = row.worker_id.as_deref() == Some(worker_id(c.attempts).as_str());
     let outcome = match status {
         DocumentStatus::Completed | DocumentStatus::Failed => ItemClaim::Finished(status),
         DocumentStatus::Running if held_by_me => ItemClaim::Held(Claim {
@@ -441,7 +444,8 @@ where
             Some(fence) => {
                 let fence_db = token_to_db(fence)?;
                 let taken = if fence_db > c.fencing_token {
-                    take(&mut tx, c, worker_id, lease_ms, fence_db).await?
+                    let me = worker_id(c.attempts + 1);
+                    take(&mut tx, c, &me, lease_ms, fence_db).await?
                 } else {
                     None
                 };
@@ -747,6 +751,102 @@ pub async fn fail_typed(
     };
     tx.commit().await?;
     Ok(outcome)
+}
+
+/// What [`requeue_failed`] did with a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requeue {
+    /// The failed item is `queued` again with `attempts_left` more attempts; its
+    /// document is `queued`, its error cleared (the attempts keep their history).
+    Requeued {
+        item_id: i64,
+        document_id: Uuid,
+        content_sha256: String,
+        source_path: String,
+        /// Attempts made so far; the next claim is attempt `attempts + 1`.
+        attempts: i32,
+        attempts_left: i32,
+    },
+    /// The item is not failed (queued, running or completed): left as it is.
+    NotFailed(DocumentStatus),
+    /// The document has no queue item.
+    NotQueued,
+}
+
+/// Puts a `failed` document back in the queue for `more_attempts` more attempts (at
+/// least 1): the way to process a document again once whatever failed it is fixed (a
+/// provider outage, a source that was missing, a limit raised). Only a failed item
+/// moves, in one statement, so concurrent calls requeue it once and the others find it
+/// queued; a completed document is never redone.
+///
+/// # Errors
+/// Driver errors.
+pub async fn requeue_failed(
+    pool: &PgPool,
+    document_id: Uuid,
+    more_attempts: i32,
+) -> Result<Requeue, DbError> {
+    let more = more_attempts.max(1);
+    let mut tx = pool.begin().await?;
+    let row: Option<(i64, String, i32, String)> = sqlx::query_as(
+        "UPDATE processing_queue q \
+         SET status = 'queued', max_attempts = q.attempts + $2, lease_until = NULL, \
+             worker_id = NULL, completed_at = NULL, updated_at = now() \
+         FROM documents d \
+         WHERE q.document_id = $1 AND d.id = q.document_id AND q.status = 'failed' \
+         RETURNING q.id, q.source_path, q.attempts, d.content_sha256",
+    )
+    .bind(document_id)
+    .bind(more)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((item_id, source_path, attempts, content_sha256)) = row else {
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM processing_queue WHERE document_id = $1")
+                .bind(document_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        return match status {
+            None => Ok(Requeue::NotQueued),
+            Some(s) => Ok(Requeue::NotFailed(parse_status(&s)?)),
+        };
+    };
+    sqlx::query(
+        "UPDATE documents SET status = 'queued', error = NULL, error_type = NULL, \
+             updated_at = now() \
+         WHERE id = $1",
+    )
+    .bind(document_id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Requeue::Requeued {
+        item_id,
+        document_id,
+        content_sha256,
+        source_path,
+        attempts,
+        attempts_left: more,
+    })
+}
+
+/// The failed documents, oldest failure first, optionally only those whose
+/// `documents.error_type` is `error_type`.
+///
+/// # Errors
+/// Driver errors.
+pub async fn failed_documents(
+    pool: &PgPool,
+    error_type: Option<&str>,
+) -> Result<Vec<Uuid>, DbError> {
+    Ok(sqlx::query_scalar(
+        "SELECT q.document_id FROM processing_queue q JOIN documents d ON d.id = q.document_id \
+         WHERE q.status = 'failed' AND ($1::text IS NULL OR d.error_type = $1) \
+         ORDER BY q.completed_at NULLS LAST, q.id",
+    )
+    .bind(error_type)
+    .fetch_all(pool)
+    .await?)
 }
 
 /// Counts items per status, and leases that have run out.
