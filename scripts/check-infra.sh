@@ -30,7 +30,7 @@ case "$arch" in
 esac
 echo "== cargo lambda build --release ($arch), as sam build runs it"
 # The binaries named in the template (the functions crate's), with the settings
-# of its [package.metadata.lambda.build] (functions/Cargo.toml) that `sam build` uses too.
+# of [workspace.metadata.lambda.build] (Cargo.toml) that `sam build` uses too.
 mapfile -t bins < <(sed -n 's/^        Binary: \(.*\)$/\1/p' "$template")
 args=()
 for b in "${bins[@]}"; do args+=(--bin "$b"); done
@@ -50,6 +50,12 @@ for b in "${bins[@]}"; do
   awk -v b="$b" -v s="$size" 'BEGIN { printf "%-20s %6.1f MB\n", b, s / 1000000 }'
   if ((size > 15000000)); then
     echo "   $b is over the 15 MB target" >&2
+  fi
+  # The settings of [workspace.metadata.lambda.build] strip the binaries: one with symbols
+  # means cargo-lambda did not apply them (and `sam build` would not either).
+  if readelf -S "$f" | grep -q "\.symtab"; then
+    echo "$b is not stripped: cargo-lambda did not apply [workspace.metadata.lambda.build]" >&2
+    exit 1
   fi
   newest=$(objdump -T "$f" | grep -o 'GLIBC_[0-9.]*' | sort -V | tail -1)
   if [[ "$(printf '%s\n' "$newest" GLIBC_2.34 | sort -V | tail -1)" != GLIBC_2.34 ]]; then

@@ -8,4 +8,8 @@ source scripts/services.sh
 ensure_redis optional || true
 export REDIS_URL="${REDIS_URL:-redis://$REDIS_HOST:$REDIS_PORT}"
 
-cargo run --quiet -p lexpipe-cli -- process samples --out out "$@"
+# --workspace: the feature set scripts/test.sh builds with, so that after the tests nothing
+# is built again (`cargo run -p lexpipe-cli` resolves fewer features and rebuilds dozens of
+# crates).
+cargo build --quiet --workspace --bins
+"${CARGO_TARGET_DIR:-target}/debug/lexpipe" process samples --out out "$@"

@@ -45,8 +45,27 @@ pub fn document_type(first_page: &str) -> &'static str {
     let head = head(first_page);
     TYPES
         .iter()
-        .find(|(_, words)| words.iter().any(|w| head.contains(w)))
+        .find(|(_, words)| words.iter().any(|w| contains_words(&head, w)))
         .map_or("unknown", |(t, _)| t)
+}
+
+/// Whether `phrase` occurs in `text` as whole words, allowing an inflection at its end
+/// ("orders", "ordered", "leases"): not inside a longer word ("lease" is not in
+/// "please", nor "order" in "recorder" or "orderly").
+fn contains_words(text: &str, phrase: &str) -> bool {
+    const INFLECTIONS: [&str; 6] = ["", "s", "es", "d", "ed", "ing"];
+    let word_char = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    text.match_indices(phrase).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let starts = !word_char(before) || !phrase.starts_with(char::is_alphanumeric);
+        let rest = &text[at + phrase.len()..];
+        let ends = !phrase.ends_with(char::is_alphanumeric)
+            || INFLECTIONS.iter().any(|suffix| {
+                rest.strip_prefix(suffix)
+                    .is_some_and(|r| !word_char(r.chars().next()))
+            });
+        starts && ends
+    })
 }
 
 fn head(first_page: &str) -> String {
@@ -105,7 +124,12 @@ pub fn document_kind(pages: &[Page]) -> DocumentKind {
         "settlement_agreement" | "non_disclosure_agreement" | "lease" | "contract" => {
             DocumentKind::Contract
         }
-        _ if COURT_CAPTIONS.iter().any(|c| head(first).contains(c)) => DocumentKind::Filing,
+        _ if COURT_CAPTIONS
+            .iter()
+            .any(|c| contains_words(&head(first), c)) =>
+        {
+            DocumentKind::Filing
+        }
         _ => DocumentKind::Unknown,
     }
 }
@@ -146,6 +170,28 @@ mod tests {
         );
         assert_eq!(document_type("Dear Ms. Smith,"), "letter");
         assert_eq!(document_type(""), "unknown");
+    }
+
+    #[test]
+    fn words_inside_longer_words_do_not_name_a_type() {
+        // "lease" in "please", "order" in "recorder", "brief" in "briefly".
+        assert_eq!(
+            document_type("FINAL DEMAND\nPlease remit the balance within ten days."),
+            "unknown"
+        );
+        assert_eq!(
+            document_type("County Recorder, Instrument 2024-11"),
+            "unknown"
+        );
+        assert_eq!(document_type("As briefly noted in our call"), "unknown");
+        assert_eq!(document_type("Keep the office orderly"), "unknown");
+        assert_eq!(
+            document_type("COMMERCIAL LEASE\nThis lease is made"),
+            "lease"
+        );
+        assert_eq!(document_type("ORDER GRANTING SUMMARY JUDGMENT"), "order");
+        assert_eq!(document_type("IT IS SO ORDERED."), "order");
+        assert_eq!(document_type("PLAINTIFFS' COMPLAINTS"), "complaint");
     }
 
     #[test]
