@@ -49,7 +49,8 @@ for b in "${bins[@]}"; do
   size=$(stat -c %s "$f")
   awk -v b="$b" -v s="$size" 'BEGIN { printf "%-20s %6.1f MB\n", b, s / 1000000 }'
   if ((size > 15000000)); then
-    echo "   $b is over the 15 MB target" >&2
+    echo "$b is over the 15 MB target" >&2
+    exit 1
   fi
   # The settings of [workspace.metadata.lambda.build] strip the binaries: one with symbols
   # means cargo-lambda did not apply them (and `sam build` would not either).
