@@ -57,6 +57,16 @@ impl MemoryLocks {
     }
 }
 
+/// How each attempt at item `item` ended, oldest first.
+async fn outcomes(pool: &PgPool, item: i64) -> Vec<AttemptOutcome> {
+    queue::attempts(pool, item)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.outcome)
+        .collect()
+}
+
 /// A lock step that always grants `fence`.
 fn grant(fence: u64) -> impl FnMut(i64) -> std::future::Ready<Option<u64>> {
     move |_| std::future::ready(Some(fence))
@@ -701,12 +711,7 @@ async fn completing_again_after_a_lost_reply_is_still_success() {
     let retry = queue::complete(&db.pool, &claim).await.unwrap();
 
     assert!(first && retry);
-    let outcomes: Vec<_> = queue::attempts(&db.pool, item)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|a| a.outcome)
-        .collect();
+    let outcomes = outcomes(&db.pool, item).await;
     assert_eq!(outcomes, [AttemptOutcome::Completed]);
     db.drop_database().await;
 }
@@ -760,12 +765,7 @@ async fn an_item_whose_lease_expires_max_attempts_times_fails_with_the_reason() 
     assert_eq!((stored.status, stored.attempts), (Status::Failed, 3));
     let reason = stored.last_error.unwrap();
     assert!(reason.contains("lease expired 3 times"), "{reason}");
-    let outcomes: Vec<_> = queue::attempts(&db.pool, item)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|a| a.outcome)
-        .collect();
+    let outcomes = outcomes(&db.pool, item).await;
     assert_eq!(outcomes, [AttemptOutcome::Abandoned; 3]);
     let document = persist::load_document(&db.pool, id).await.unwrap().unwrap();
     assert_eq!(document.status, Status::Failed);
@@ -848,12 +848,7 @@ async fn a_terminal_failure_fails_the_item_and_its_document_at_once() {
         .unwrap();
 
     assert_eq!(outcome, FailOutcome::Failed { attempts: 1 });
-    let outcomes: Vec<_> = queue::attempts(&db.pool, item)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|a| a.outcome)
-        .collect();
+    let outcomes = outcomes(&db.pool, item).await;
     assert_eq!(outcomes, [AttemptOutcome::Failed]);
     let document = persist::load_document(&db.pool, id).await.unwrap().unwrap();
     assert_eq!(
@@ -898,17 +893,17 @@ async fn a_failed_document_requeued_by_eight_callers_at_once_goes_back_once_and_
             })
         })
         .collect();
-    let mut outcomes = Vec::new();
+    let mut requeues = Vec::new();
     for c in calls {
-        outcomes.push(c.await.unwrap());
+        requeues.push(c.await.unwrap());
     }
 
     // Assert: one requeue; the rest found it queued already.
-    let requeued: Vec<_> = outcomes
+    let requeued: Vec<_> = requeues
         .iter()
         .filter(|o| matches!(o, queue::Requeue::Requeued { .. }))
         .collect();
-    assert_eq!(requeued.len(), 1, "{outcomes:?}");
+    assert_eq!(requeued.len(), 1, "{requeues:?}");
     assert_eq!(
         requeued[0],
         &queue::Requeue::Requeued {
@@ -921,11 +916,11 @@ async fn a_failed_document_requeued_by_eight_callers_at_once_goes_back_once_and_
         }
     );
     assert!(
-        outcomes
+        requeues
             .iter()
             .filter(|o| !matches!(o, queue::Requeue::Requeued { .. }))
             .all(|o| *o == queue::Requeue::NotFailed(Status::Queued)),
-        "{outcomes:?}"
+        "{requeues:?}"
     );
     let row = queue::item(&db.pool, item).await.unwrap().unwrap();
     assert_eq!(
@@ -945,14 +940,8 @@ async fn a_failed_document_requeued_by_eight_callers_at_once_goes_back_once_and_
         .expect("the requeued item is claimable");
     assert_eq!((again.item_id, again.attempt), (item, 2));
     assert!(queue::complete(&db.pool, &again).await.unwrap());
-    let outcomes: Vec<_> = queue::attempts(&db.pool, item)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|a| a.outcome)
-        .collect();
     assert_eq!(
-        outcomes,
+        outcomes(&db.pool, item).await,
         [AttemptOutcome::Failed, AttemptOutcome::Completed]
     );
     db.drop_database().await;

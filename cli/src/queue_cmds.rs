@@ -184,7 +184,11 @@ pub async fn retry(
         Some(_) => Some(StateMachine::from_config(&config).await?),
         None => None,
     };
-    let app = App::build(config, AppOptions::default()).await?;
+    // The queue's database and Redis (locks, state): no OCR or LLM client.
+    let app = App::build_core(config, AppOptions::default())
+        .await?
+        .with_database()
+        .await?;
     let pool = app.db.clone().expect("a database is configured");
     if documents.is_empty() {
         targets = queue::failed_documents(&pool, error_type.as_deref()).await?;

@@ -544,7 +544,8 @@ impl<'a> StageRecorder<'a> {
         }
     }
 
-    async fn record_failure(&self, stage: &'static str, e: &StageError) {
+    /// Marks `stage` failed with `e`.
+    pub async fn record_failure(&self, stage: &'static str, e: &StageError) {
         if let Some(states) = &self.app.states {
             let r = states
                 .fail_stage(self.doc, stage, e.error_type(), &e.to_string())

@@ -106,10 +106,7 @@ impl PipelineProcessor {
             rec.init(&claim.source_path, &sha, &crate::stages::names::ALL)
                 .await;
             rec.mark_started(crate::stages::names::OCR).await;
-            let failed: Result<(), StageError> = Err(e);
-            rec.end(crate::stages::names::OCR, &failed, true, |_| 0)
-                .await;
-            return failed;
+            rec.record_failure(crate::stages::names::OCR, &e).await;
         }
         Err(e)
     }

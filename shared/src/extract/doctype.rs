@@ -42,10 +42,14 @@ const COURT_CAPTIONS: [&str; 5] = [
 /// The document type the first page's head names (`motion`, `complaint`, …, `contract`),
 /// or `unknown`.
 pub fn document_type(first_page: &str) -> &'static str {
-    let head = head(first_page);
+    type_of_head(&head(first_page))
+}
+
+/// [`document_type`] of a first page's [`head`].
+fn type_of_head(head: &str) -> &'static str {
     TYPES
         .iter()
-        .find(|(_, words)| words.iter().any(|w| contains_words(&head, w)))
+        .find(|(_, words)| words.iter().any(|w| contains_words(head, w)))
         .map_or("unknown", |(t, _)| t)
 }
 
@@ -118,18 +122,14 @@ pub fn document_kind(pages: &[Page]) -> DocumentKind {
     if stamped.iter().any(|p| is_ecf_attachment(&p.text)) {
         return DocumentKind::Exhibit;
     }
-    match document_type(first) {
+    let head = head(first);
+    match type_of_head(&head) {
         "motion" | "complaint" | "order" | "deposition" | "brief" => DocumentKind::Filing,
         _ if !stamped.is_empty() => DocumentKind::Filing,
         "settlement_agreement" | "non_disclosure_agreement" | "lease" | "contract" => {
             DocumentKind::Contract
         }
-        _ if COURT_CAPTIONS
-            .iter()
-            .any(|c| contains_words(&head(first), c)) =>
-        {
-            DocumentKind::Filing
-        }
+        _ if COURT_CAPTIONS.iter().any(|c| contains_words(&head, c)) => DocumentKind::Filing,
         _ => DocumentKind::Unknown,
     }
 }
